@@ -1,0 +1,66 @@
+"""Typed records that flow forward: backend completion -> stored record -> labels -> statistics -> report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@dataclass
+class Completion:
+    """What one backend answered to one request (before labels): the backend's own view of the exchange."""
+
+    text: str  # final-channel content (what a label parser reads)
+    reasoning: str | None = None  # analysis channel / `reasoning` / `reasoning_content`
+    reasoning_field: str | None = None  # where reasoning came from: "reasoning", "reasoning_content", "channel", ...
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    prompt_token_ids: list[int] | None = None  # what the model was fed, where the backend exposes it
+    output_token_ids: list[int] | None = None
+    served_provider: str | None = None  # e.g. x-inference-provider from the HF router
+    request_id: str | None = None
+    sent_body: dict[str, Any] | None = None  # the request body as sent (never headers, never secrets)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"name", "arguments"}] as returned
+    raw: dict[str, Any] | None = None  # the response body, for evidence
+
+
+class BackendError(Exception):
+    """A failed call, with enough to decide about a retry and to record its cause."""
+
+    def __init__(self, cause: str, message: str, *, retryable: bool = False, retry_after: float | None = None,
+                 status: int | None = None):
+        super().__init__(message)
+        self.cause = cause  # "rate-limit", "server-error", "timeout", "malformed-response", "connection", ...
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+@dataclass
+class RunRecord:
+    """One stored attempt-series for (case, backend, repeat): the completion or the error that ended it."""
+
+    run_key: str  # fingerprint of everything that changes the answer (see harness.run.store)
+    case_id: str
+    backend: str
+    repeat: int
+    request: dict[str, Any]
+    completion: Completion | None
+    error_cause: str | None = None
+    error_message: str | None = None
+    latency_s: float | None = None
+    attempts: int = 1
+    started_at: float | None = None
+    label: str | None = None
+    label_ok: bool | None = None
+    label_detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
