@@ -1,0 +1,151 @@
+"""The backend protocol, its configuration record and the registry of backend kinds.
+
+A backend kind is a small factory registered with `@backend("kind")`. Its module imports heavy SDKs (torch,
+transformers, openai, huggingface_hub) inside the factory, so listing or validating backends costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from harness.errors import HarnessError
+from harness.records import Completion
+from harness.request import REASONING_EFFORTS, ChatRequest
+
+
+class Sampling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+
+
+class BackendConfig(BaseModel):
+    """One named backend, as written in harness.toml `[backends.NAME]`. Secrets only via `api_key_env`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: str
+    model: str | None = None  # hub id, local path, or the served model name
+    revision: str | None = None
+    base_url: str | None = None
+    provider: str | None = None  # hf-inference: "groq", "auto", ...
+    api_key_env: str | None = None  # name of the environment variable holding the key, never the key
+    sampling: Sampling = Field(default_factory=Sampling)
+    reasoning_effort: str | None = None
+    concurrency: int = Field(default=4, ge=1, le=1024)
+    timeout: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=20)
+    batch_size: int = Field(default=8, ge=1, le=512)  # local model backends
+    capture: bool = True  # route HTTP through the capture proxy when one runs
+    options: dict[str, Any] = Field(default_factory=dict)  # kind-specific extras
+
+    @field_validator("reasoning_effort")
+    @classmethod
+    def _effort(cls, value: str | None) -> str | None:
+        if value is not None and value not in REASONING_EFFORTS:
+            raise ValueError(f"must be one of {', '.join(REASONING_EFFORTS)}")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if value not in available_backend_kinds():
+            raise ValueError(f"unknown backend kind {value!r}; known: {', '.join(available_backend_kinds())}")
+        return value
+
+
+@dataclass
+class BackendContext:
+    """What the run gives every backend: the capture proxy (if any) and the run folder."""
+
+    proxy_url: str | None = None
+    ca_bundle: str | None = None  # combined certifi + proxy CA, for HTTPS through the proxy
+    run_dir: str | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    config: BackendConfig
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def max_batch(self) -> int:
+        """> 1: the orchestrator groups cases and calls `complete_batch` (local models pad and batch)."""
+        ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that changes the answer: kind, base url, provider, model and revision, template sha256,
+        harmony version, sampling params, reasoning effort. Goes into the result-store key."""
+        ...
+
+    async def complete(self, request: ChatRequest, *, correlation: str | None = None) -> Completion:
+        """One request. Raises `harness.records.BackendError` on failure (retryable or not)."""
+        ...
+
+    async def complete_batch(self, requests: list[ChatRequest]) -> list[Completion]:
+        ...
+
+    async def aclose(self) -> None:
+        ...
+
+
+BackendFactory = Callable[[BackendConfig, BackendContext], Backend]
+_FACTORIES: dict[str, BackendFactory] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+# Modules that register backend kinds; imported lazily (they keep heavy imports inside their factories).
+BACKEND_MODULES = [
+    "harness.backends.transformers_local",
+    "harness.backends.openai_compatible",
+    "harness.backends.hf_inference",
+    "harness.backends.roost",
+]
+
+
+def backend(kind: str, description: str = "") -> Callable[[BackendFactory], BackendFactory]:
+    def register(factory: BackendFactory) -> BackendFactory:
+        _FACTORIES[kind] = factory
+        _DESCRIPTIONS[kind] = description
+        return factory
+
+    return register
+
+
+def _load_modules() -> None:
+    for module in BACKEND_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a real missing dependency inside an existing module
+                raise
+
+
+def available_backend_kinds() -> list[str]:
+    _load_modules()
+    return sorted(_FACTORIES)
+
+
+def describe_backend_kinds() -> dict[str, str]:
+    _load_modules()
+    return dict(sorted(_DESCRIPTIONS.items()))
+
+
+def create_backend(config: BackendConfig, context: BackendContext | None = None) -> Backend:
+    _load_modules()
+    try:
+        factory = _FACTORIES[config.kind]
+    except KeyError:
+        raise HarnessError(f"unknown backend kind {config.kind!r}; known: {', '.join(sorted(_FACTORIES))}") from None
+    return factory(config, context or BackendContext())
