@@ -1,0 +1,176 @@
+"""The async orchestrator: every (case, backend, repeat) through its backend, retried, stored as it arrives.
+
+- bounded concurrency per backend (its `concurrency`), local model backends get batches instead;
+- retries with exponential backoff and full jitter on retryable errors (429, 5xx, timeouts, dropped connections),
+  honouring Retry-After;
+- each finished item is appended to the store at once, so an interrupted run loses nothing and a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.backends.base import Backend
+from harness.records import BackendError, Completion, RunRecord
+from harness.request import ChatRequest
+from harness.run.store import ResultStore, run_key
+
+MAX_RETRY_AFTER_S = 120.0
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    case_id: str
+    repeat: int
+    backend: str
+    request: ChatRequest
+    key: str
+
+
+@dataclass
+class RunSummary:
+    planned: int = 0
+    skipped: int = 0  # already in the store
+    completed: int = 0
+    failed: int = 0
+    retries: int = 0
+    failures_by_cause: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+# (case_id, completion) -> (label, ok, detail)
+Labeler = Callable[[str, Completion], tuple[str | None, bool, str | None]]
+
+
+def plan(backends: dict[str, Backend], requests: Sequence[tuple[str, ChatRequest]], repeats: int) -> list[WorkItem]:
+    items = []
+    for name, backend in backends.items():
+        fingerprint = backend.fingerprint()
+        for repeat in range(repeats):
+            for case_id, request in requests:
+                key = run_key(fingerprint, request.to_body(), repeat)
+                items.append(WorkItem(case_id, repeat, name, request, key))
+    return items
+
+
+@dataclass
+class Orchestrator:
+    backends: dict[str, Backend]
+    store: ResultStore
+    labeler: Labeler | None = None
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    progress: Any = None  # a rich Progress, or None for silence
+    seed: int | None = None
+    summary: RunSummary = field(default_factory=RunSummary)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._tasks: dict[str, Any] = {}
+
+    async def run(self, items: Sequence[WorkItem]) -> RunSummary:
+        started = time.perf_counter()
+        done_keys = self.store.completed_keys()
+        todo = [item for item in items if item.key not in done_keys]
+        self.summary.planned = len(items)
+        self.summary.skipped = len(items) - len(todo)
+        by_backend: dict[str, list[WorkItem]] = {}
+        for item in todo:
+            by_backend.setdefault(item.backend, []).append(item)
+        if self.progress is not None:
+            for name in self.backends:
+                count = len(by_backend.get(name, []))
+                self._tasks[name] = self.progress.add_task(name, total=count or 1, completed=0 if count else 1)
+        await asyncio.gather(*(self._run_backend(self.backends[name], queue) for name, queue in by_backend.items()))
+        self.summary.wall_s = time.perf_counter() - started
+        return self.summary
+
+    async def _run_backend(self, backend: Backend, items: list[WorkItem]) -> None:
+        config = backend.config
+        if backend.max_batch > 1:
+            size = max(1, min(backend.max_batch, config.batch_size))
+            for start in range(0, len(items), size):
+                await self._run_batch(backend, items[start:start + size])
+            return
+        semaphore = asyncio.Semaphore(config.concurrency)
+
+        async def one(item: WorkItem) -> None:
+            async with semaphore:
+                await self._run_one(backend, item)
+
+        await asyncio.gather(*(one(item) for item in items))
+
+    async def _run_one(self, backend: Backend, item: WorkItem) -> None:
+        config = backend.config
+        started_at = time.time()
+        attempts = 0
+        while True:
+            attempts += 1
+            began = time.perf_counter()
+            try:
+                completion = await asyncio.wait_for(
+                    backend.complete(item.request, correlation=f"{item.case_id}/{item.repeat}/{item.backend}"),
+                    timeout=config.timeout)
+                self._finish(item, completion, None, time.perf_counter() - began, attempts, started_at)
+                return
+            except asyncio.TimeoutError:
+                error = BackendError("timeout", f"no answer within {config.timeout:g}s", retryable=True)
+            except BackendError as exc:
+                error = exc
+            except Exception as exc:  # a backend bug must not end the run: record it as this item's outcome
+                error = BackendError("internal", f"{type(exc).__name__}: {exc}")
+            if not error.retryable or attempts > config.max_retries:
+                self._finish(item, None, error, time.perf_counter() - began, attempts, started_at)
+                return
+            self.summary.retries += 1
+            await asyncio.sleep(self._delay(attempts, error.retry_after))
+
+    async def _run_batch(self, backend: Backend, batch: list[WorkItem]) -> None:
+        started_at = time.time()
+        began = time.perf_counter()
+        try:
+            results: list[Any] = await asyncio.wait_for(
+                backend.complete_batch([item.request for item in batch]),
+                timeout=backend.config.timeout * len(batch))
+        except asyncio.TimeoutError:
+            results = [BackendError("timeout", "batch timed out")] * len(batch)
+        except BackendError as exc:
+            results = [exc] * len(batch)
+        except Exception as exc:
+            results = [BackendError("internal", f"{type(exc).__name__}: {exc}")] * len(batch)
+        latency = (time.perf_counter() - began) / max(1, len(batch))
+        for item, result in zip(batch, results):
+            if isinstance(result, BackendError):
+                self._finish(item, None, result, latency, 1, started_at)
+            else:
+                self._finish(item, result, None, latency, 1, started_at)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(0.0, retry_after), MAX_RETRY_AFTER_S)
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
+        return self._random.uniform(0, ceiling)  # full jitter: spreads retries of a burst of 429s
+
+    def _finish(self, item: WorkItem, completion: Completion | None, error: BackendError | None, latency: float,
+                attempts: int, started_at: float) -> None:
+        label = label_ok = label_detail = None
+        if completion is not None and self.labeler is not None:
+            label, label_ok, label_detail = self.labeler(item.case_id, completion)
+        record = RunRecord(run_key=item.key, case_id=item.case_id, backend=item.backend, repeat=item.repeat,
+                           request=item.request.to_body(), completion=completion,
+                           error_cause=error.cause if error else None, error_message=str(error) if error else None,
+                           latency_s=latency, attempts=attempts, started_at=started_at, label=label,
+                           label_ok=label_ok, label_detail=label_detail)
+        self.store.append(record)
+        if error is None:
+            self.summary.completed += 1
+        else:
+            self.summary.failed += 1
+            self.summary.failures_by_cause[error.cause] = self.summary.failures_by_cause.get(error.cause, 0) + 1
+        if self.progress is not None and item.backend in self._tasks:
+            self.progress.advance(self._tasks[item.backend])
