@@ -13,6 +13,7 @@ from harness.errors import DriftFound, HarnessError
 COMMAND_MODULES = [
     "harness.commands.assets_cmd",
     "harness.commands.parse_cmd",
+    "harness.commands.capture_cmd",
 ]
 
 
