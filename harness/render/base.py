@@ -1,0 +1,107 @@
+"""The renderer registry: one request + a pinned date -> the exact prompt token ids a backend feeds the model.
+
+A renderer module registers a factory with `@renderer(name, description)`; the factory takes the resolved `Assets`
+and returns an object with `name`, `description` and `render(request, *, date) -> list[int]`. Factories do their
+heavy setup (harmony encoding, tokenizer, compiled template) once; `get_renderer` caches the built renderer per
+(name, assets), so rendering thousands of requests pays that cost once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:  # assets imports nothing heavy either, but keep the registry free of it at import time
+    from harness.assets import Assets
+    from harness.request import ChatRequest
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    name: str
+    description: str
+
+    def render(self, request: ChatRequest, *, date: str) -> list[int]: ...
+
+
+Factory = Callable[["Assets"], Renderer]
+
+
+@dataclass(frozen=True)
+class _Registration:
+    name: str
+    description: str
+    factory: Factory
+
+
+_REGISTRY: dict[str, _Registration] = {}
+_BUILT: dict[tuple[str, Assets], Renderer] = {}
+
+
+def renderer(name: str, description: str) -> Callable[[Factory], Factory]:
+    """Register `factory(assets) -> Renderer` under `name` (the decorated function is returned unchanged)."""
+
+    def register(factory: Factory) -> Factory:
+        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
+            raise ValueError(f"renderer {name!r} is registered twice")
+        _REGISTRY[name] = _Registration(name, description, factory)
+        return factory
+
+    return register
+
+
+def available_renderers() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def describe_renderers() -> dict[str, str]:
+    """Name -> one-line description, for `--help` texts and reports."""
+    return {name: _REGISTRY[name].description for name in available_renderers()}
+
+
+@functools.lru_cache(maxsize=1)
+def _default_assets() -> Assets:
+    from harness.assets import resolve
+
+    return resolve(None)
+
+
+def get_renderer(name: str, assets: Assets | None = None) -> Renderer:
+    """The renderer registered as `name`, built once per assets (default: the offline assets)."""
+    registration = _REGISTRY.get(name)
+    if registration is None:
+        raise HarnessError(f"unknown renderer {name!r}; available: {', '.join(available_renderers())}")
+    assets = assets if assets is not None else _default_assets()
+    key = (name, assets)
+    built = _BUILT.get(key)
+    if built is None:
+        built = registration.factory(assets)
+        _BUILT[key] = built
+    return built
+
+
+def render_all(request: ChatRequest, names: Sequence[str], *, date: str,
+               assets: Assets | None = None) -> dict[str, list[int]]:
+    """Render one request through several renderers with the same pinned date."""
+    check_date(date)
+    renderers = [get_renderer(name, assets) for name in names]  # unknown names fail before any work
+    return {r_name: r.render(request, date=date) for r_name, r in zip(names, renderers)}
+
+
+def check_date(date: str) -> str:
+    """Renderers pin the `Current date:` line; a malformed date is bad input, not a render difference."""
+    if isinstance(date, str) and _DATE.match(date):
+        try:
+            datetime.date.fromisoformat(date)
+            return date
+        except ValueError:
+            pass
+    raise HarnessError(f"date must be a calendar date YYYY-MM-DD, got {date!r}")
