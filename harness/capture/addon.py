@@ -32,11 +32,17 @@ REDACTED = "[REDACTED]"
 # Headers whose whole value is a credential (the auth scheme word is kept: "Bearer [REDACTED]").
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie",
                             "x-goog-api-key", "ocp-apim-subscription-key"})
-# Query parameters and JSON keys whose value is a credential whatever it looks like.
+# Query parameters whose value is a credential whatever it looks like.
 SECRET_KEYS = frozenset({"api_key", "apikey", "api-key", "key", "token", "access_token", "auth", "password",
                          "secret", "client_secret", "authorization", "x-api-key"})
+# JSON members likewise; narrower, since chat payloads use `token`, `key`... for content (logprobs, schemas).
+SECRET_JSON_KEYS = frozenset({"api_key", "apikey", "api-key", "access_token", "password", "client_secret",
+                              "authorization", "x-api-key", "hf_token"})
 # Token shapes: Hugging Face (hf_), OpenAI (sk-, sk-proj-...), Groq (gsk_), bearer-ish JWTs are left alone.
 TOKEN_RE = re.compile(r"(?<![A-Za-z0-9])(?:hf_|gsk_|sk-)[A-Za-z0-9_\-]{6,}")
+# `"api_key": "..."` style members in JSON text (the raw body is kept as text, so redact it there too).
+_JSON_KEYS_ALT = "|".join(re.escape(k) for k in sorted(SECRET_JSON_KEYS))
+JSON_SECRET_RE = re.compile(r'("(?:' + _JSON_KEYS_ALT + r')"\s*:\s*")((?:[^"\\]|\\.)*)(")', re.IGNORECASE)
 BODY_TEXT_LIMIT = 8 << 20  # bodies larger than this are recorded by hash and size only
 
 
@@ -45,7 +51,8 @@ BODY_TEXT_LIMIT = 8 << 20  # bodies larger than this are recorded by hash and si
 
 
 def redact_text(text: str) -> str:
-    """Replace every hf_/sk-/gsk_ style token in `text`; keeps JSON valid (the replacement has no quotes)."""
+    """Replace hf_/sk-/gsk_ style tokens and credential-named JSON string members; keeps JSON valid."""
+    text = JSON_SECRET_RE.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
     return TOKEN_RE.sub(REDACTED, text)
 
 
@@ -78,7 +85,7 @@ def redact_headers(pairs: list[tuple[str, str]]) -> list[list[str]]:
 def redact_json(value: Any) -> Any:
     """Credential-named keys and token-shaped strings anywhere in a parsed JSON value."""
     if isinstance(value, dict):
-        return {k: (REDACTED if isinstance(k, str) and k.lower() in SECRET_KEYS and isinstance(v, str)
+        return {k: (REDACTED if isinstance(k, str) and k.lower() in SECRET_JSON_KEYS and isinstance(v, str)
                     else redact_json(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact_json(v) for v in value]
