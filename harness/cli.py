@@ -12,6 +12,7 @@ from harness.errors import DriftFound, HarnessError
 # Command modules import only light things at module level; heavy work is imported inside `func`.
 COMMAND_MODULES = [
     "harness.commands.assets_cmd",
+    "harness.commands.diff_cmd",
     "harness.commands.parse_cmd",
     "harness.commands.capture_cmd",
 ]

@@ -9,8 +9,9 @@ Plain data only; `harness.diff.view` turns a diff into terminal renderables.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from harness.diff.align import Alignment, Segment, align
 from harness.diff.classify import RENDER_CLASSES, Classification, Finding, MessagePair, classify

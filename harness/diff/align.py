@@ -9,8 +9,8 @@ sequences with a handful of scattered edits align in a few milliseconds.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 # Middles up to this many tokens (both sides together) go straight to difflib (quadratic in the worst case).
 SMALL_MIDDLE = 800

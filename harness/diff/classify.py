@@ -15,8 +15,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from harness.diff.align import Alignment
 from harness.diff.tokens import START, TERMINATORS, is_special, piece
@@ -33,7 +33,7 @@ _CONTROL_TEXT = ("<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|return
                  "<|startoftext|>", "<|endoftext|>")
 # A rendered Harmony conversation spelled inside content (specials as text, or stripped by skip_special_tokens).
 _RENDERED = re.compile(r"<\|start\|>\s*(system|developer|user|assistant)\b.*?<\|message\|>"
-                       r"|Knowledge cutoff: \d{4}-\d{2}.*?# Valid channels:", re.S)
+                       r"|Knowledge cutoff: \d{4}-\d{2}.*?# Valid channels:", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -452,7 +452,7 @@ def _is_tool_role(role: str | None) -> bool:
 
 
 def _is_preamble(text: str) -> bool:
-    return "Knowledge cutoff:" in text or "# Valid channels:" in text or re.search(r"^Reasoning: ", text, re.M) is not None
+    return "Knowledge cutoff:" in text or "# Valid channels:" in text or re.search(r"^Reasoning: ", text, re.MULTILINE) is not None
 
 
 def _system_parts(text: str) -> dict[str, list[str]]:
@@ -476,7 +476,7 @@ def _system_parts(text: str) -> dict[str, list[str]]:
             part = "date"
         elif line.startswith("Reasoning:"):
             part = "reasoning"
-        elif line.startswith("# Valid channels") or line.startswith("Calls to these tools must go to"):
+        elif line.startswith(("# Valid channels", "Calls to these tools must go to")):
             part = "channels"
         else:
             part = "body"
