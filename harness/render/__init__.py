@@ -8,8 +8,15 @@ imports (openai-harmony's encoding, tokenizers, transformers) happen only when a
 from harness.render import harmony as _harmony  # noqa: F401  (registers `harmony`)
 from harness.render import hf_template as _hf_template  # noqa: F401  (registers `hf-template`)
 from harness.render import vllm as _vllm  # noqa: F401  (registers `vllm`, `vllm-0.33`, `vllm-0.10`)
-from harness.render.base import (Renderer, available_renderers, check_date, describe_renderers, get_renderer,
-                                 render_all, renderer)
+from harness.render.base import (
+    Renderer,
+    available_renderers,
+    check_date,
+    describe_renderers,
+    get_renderer,
+    render_all,
+    renderer,
+)
 
 __all__ = ["Renderer", "available_renderers", "check_date", "describe_renderers", "get_renderer", "render_all",
            "renderer"]
