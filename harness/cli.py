@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "harness.commands.diff_cmd",
     "harness.commands.parse_cmd",
     "harness.commands.capture_cmd",
+    "harness.commands.scenario_cmd",
 ]
 
 
