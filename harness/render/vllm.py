@@ -7,9 +7,11 @@ openai-harmony encoding. Sources read (vllm-project/vllm, public):
 - current: `vllm/entrypoints/openai/chat_completion/serving.py` (`_make_request_with_harmony` with
   `extract_instructions_from_messages` + `build_harmony_preamble`) and the harmony utils module it imports
   (`parse_chat_inputs_to_harmony_messages`, `auto_drop_analysis_messages`, `get_system_or_developer_message`).
-- 0.10.2: `vllm/entrypoints/openai/serving_chat.py` (`get_system_message` + an unconditional
+- 0.10 era: `vllm/entrypoints/openai/serving_chat.py` (`get_system_message` + an unconditional
   `get_developer_message(tools=request.tools)`, then `parse_chat_input` per message) and
-  `vllm/entrypoints/harmony_utils.py` of that release.
+  `vllm/entrypoints/harmony_utils.py` of that era. The full git history could not be fetched here (the
+  snapshot is over the size limit), so these versions were read from the stored file index, not at the
+  `v0.10.2` tag itself; the channel rule (commentary listed only with tools) follows the project's REFERENCE.
 The date is what `VLLM_SYSTEM_START_DATE` (or the server clock) would give; here it is the pinned `date`.
 """
 
@@ -96,7 +98,7 @@ def _drop_analysis_before_last_final(messages: list[Any]) -> list[Any]:
 
 
 class Vllm010Renderer:
-    """vLLM 0.10.2's chat-completions Harmony path (tag v0.10.2, `serving_chat.py` + `harmony_utils.py`).
+    """vLLM 0.10.2's chat-completions Harmony path (0.10-era `serving_chat.py` + `harmony_utils.py`).
 
     - System: `SystemContent.new()` + `Current date:` + `Reasoning:`; channels `analysis, final` only, with
       `commentary` listed only when the request has tools.
