@@ -9,20 +9,18 @@ spans, so every span is exact and a 32k-token sequence parses in a few milliseco
 
 from __future__ import annotations
 
+import gc
 import operator
 import re
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from harness.assets import FIRST_SPECIAL_ID, VOCAB_SIZE
+from harness.assets import FIRST_SPECIAL_ID, VOCAB_SIZE, special_token_names
 
 STARTOFTEXT, ENDOFTEXT, RETURN, CONSTRAIN = 199998, 199999, 200002, 200003
 CHANNEL, START, END, MESSAGE, CALL = 200005, 200006, 200007, 200008, 200012
 TERMINATORS = {END: "<|end|>", RETURN: "<|return|>", CALL: "<|call|>"}
-# Tokens that close a message body: a terminator or the start of the next message.
-_BODY_STOP = {END, RETURN, CALL, START}
-_HEADER_STOP = _BODY_STOP | {MESSAGE}
 
 KNOWN_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 # Tool authors are namespaced (`functions.get_weather`, `browser.search`) or a bare builtin tool (`python`).
@@ -80,16 +78,20 @@ def parse_text(text: str) -> ParseResult:
 def parse_tokens(ids: Sequence[int], *, completion: bool | None = None) -> ParseResult:
     """Messages and unparsed spans of `ids`. `completion=None` auto-detects a model completion (no leading
     <|start|>, a header before the first <|message|>), whose first message is the assistant's."""
-    ids = list(ids)
-    if not all(type(t) is int for t in ids):
-        ids = [_coerce(t) for t in ids]
     from harness.assets import harmony_encoding
 
     encoding = harmony_encoding()  # a missing vocab is a setup error (HarnessError), not a parse problem
+    ids = list(ids)
+    # Parsing allocates thousands of small acyclic objects; cyclic GC passes over them would double the time.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         return _Parser(ids, encoding).parse(completion)
     except Exception as exc:  # noqa: BLE001 -- a bug must not take down a report; keep every token visible instead
         return ParseResult((), (UnparsedSpan(0, len(ids), f"<parser error: {type(exc).__name__}>"),) if ids else ())
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _coerce(token: object) -> object:
@@ -102,18 +104,34 @@ def _coerce(token: object) -> object:
         return token
 
 
+def _marks(ids: list) -> list[int]:
+    return [i for i, t in enumerate(ids) if type(t) is not int or not 0 <= t < FIRST_SPECIAL_ID]
+
+
 def _valid(token: object) -> bool:
     return type(token) is int and 0 <= token < VOCAB_SIZE
 
 
+_INVALID, _EOF = -1, -2  # mark kinds besides real special ids: an out-of-vocab id, the end of the input
+_HEADER_STOPS = frozenset({MESSAGE, END, RETURN, CALL, START, _INVALID, _EOF})
+_BODY_STOPS = frozenset({END, RETURN, CALL, START, _INVALID, _EOF})
+
+
 class _Parser:
-    def __init__(self, ids: list[int], encoding):
+    def __init__(self, ids: list, encoding):
+        # One pass: positions of every special or out-of-vocab id; all later scans walk only this short list.
+        marks = _marks(ids)
+        if any(type(ids[i]) is not int for i in marks):  # numpy integers and the like
+            ids = [_coerce(t) for t in ids]
+            marks = _marks(ids)
         self.ids = ids
         self.n = len(ids)
         self.encoding = encoding
-        # One pass: positions of every special or out-of-vocab id; all later scans walk only this short list.
-        self.marks = [i for i, t in enumerate(ids) if not (type(t) is int and 0 <= t < FIRST_SPECIAL_ID)]
-        self.invalid = {i for i in self.marks if not _valid(ids[i])}
+        self.special_names = special_token_names()
+        self.marks = marks
+        # Parallel to marks, plus a sentinel at the end, so scans need no bounds checks.
+        self.mpos = marks + [self.n]
+        self.mtok = [ids[i] if _valid(ids[i]) else _INVALID for i in marks] + [_EOF]
         self.messages: list[ParsedMessage] = []
         self.unparsed: list[tuple[int, int]] = []
 
@@ -124,51 +142,30 @@ class _Parser:
             return ParseResult((), ())
         if completion is None:
             completion = self._looks_like_completion()
-        pos, k = 0, 0  # k: index into self.marks of the first mark at or after pos
-        if completion and self.ids[0] != START:
+        pos, k = 0, 0  # k: index into the marks of the first mark at or after pos
+        first_is_text = self.mpos[0] != 0  # no mark at index 0
+        if completion and (first_is_text or self.mtok[0] not in (START, _INVALID)):
             pos, k = self._message(0, 0, virtual_start=True)
+        mtok = self.mtok
         while pos < self.n:
-            k = self._next_mark(k, pos)
-            # Stray tokens before the next <|start|> (or an out-of-vocab id) are unparsed.
-            stop = self.n
-            while k < len(self.marks):
-                i = self.marks[k]
-                if self.ids[i] == START and i not in self.invalid:
-                    stop = i
-                    break
+            # Everything before the next <|start|> is stray (out-of-vocab ids included): unparsed.
+            while mtok[k] != START and mtok[k] != _EOF:
                 k += 1
+            stop = self.mpos[k]
             if stop > pos:
                 self._add_unparsed(pos, stop)
-            if stop >= self.n:
+            if mtok[k] == _EOF:
                 break
             pos, k = self._message(stop, k, virtual_start=False)
         return ParseResult(tuple(self.messages), tuple(UnparsedSpan(a, b, self._text(a, b)) for a, b in self.unparsed))
 
     def _looks_like_completion(self) -> bool:
-        if self.ids[0] == START:
-            return False
-        for i in self.marks:  # a <|message|> before anything that would end a header
-            token = self.ids[i]
-            if i in self.invalid or token in _BODY_STOP:
-                return False
+        for token in self.mtok:  # a <|message|> before anything that would end a header
             if token == MESSAGE:
                 return True
+            if token in _BODY_STOPS:
+                return False
         return False
-
-    def _next_mark(self, k: int, pos: int) -> int:
-        while k < len(self.marks) and self.marks[k] < pos:
-            k += 1
-        return k
-
-    def _find(self, k: int, pos: int, stops: set[int]) -> tuple[int, int]:
-        """First mark at or after `pos` that is out of vocab or in `stops`: (token index or n, mark index)."""
-        k = self._next_mark(k, pos)
-        while k < len(self.marks):
-            i = self.marks[k]
-            if i in self.invalid or self.ids[i] in stops:
-                return i, k
-            k += 1
-        return self.n, k
 
     def _add_unparsed(self, a: int, b: int) -> None:
         if self.unparsed and self.unparsed[-1][1] == a:
@@ -178,61 +175,81 @@ class _Parser:
     # --- one message --------------------------------------------------------------------------------------------
 
     def _message(self, start: int, k: int, *, virtual_start: bool) -> tuple[int, int]:
-        """Parse the message beginning at `start`; returns (position after it, mark index)."""
-        header_start = start if virtual_start else start + 1
+        """Parse the message beginning at `start` (k: its <|start|> mark, or the first mark of a completion);
+        returns (position after it, index of the first mark at or after that position)."""
+        mpos, mtok = self.mpos, self.mtok
+        header_start, kh = (start, k) if virtual_start else (start + 1, k + 1)
         anomalies: list[str] = []
-        stop, k = self._find(k, header_start, _HEADER_STOP)
-        header_end = stop
-        if stop < self.n and stop not in self.invalid and self.ids[stop] == MESSAGE:
-            content_start = stop + 1
-            stop, k = self._find(k, content_start, _BODY_STOP)
-            content_end = stop
-            if stop < self.n and stop not in self.invalid and self.ids[stop] in TERMINATORS:
-                terminator, end = TERMINATORS[self.ids[stop]], stop + 1
+        k1 = kh
+        while mtok[k1] not in _HEADER_STOPS:
+            k1 += 1
+        stop, token = mpos[k1], mtok[k1]
+        specials_in_content = False
+        if token == MESSAGE or virtual_start:
+            if token == MESSAGE:
+                header_end, content_start, kc = stop, stop + 1, k1 + 1
+            else:  # a completion whose prompt ended with a prefilled header: all of it is content
+                header_end, content_start, kc = header_start, header_start, kh
+            k2 = kc
+            while mtok[k2] not in _BODY_STOPS:
+                k2 += 1
+            content_end, token = mpos[k2], mtok[k2]
+            specials_in_content = k2 > kc
+            if token in TERMINATORS:
+                terminator, end, k_next = TERMINATORS[token], content_end + 1, k2 + 1
             else:
-                terminator, end = None, stop
+                terminator, end, k_next = None, content_end, k2
                 anomalies.append("missing-end")
         else:
             # No <|message|>: a bare header. At the very end it is the generation prompt (`<|start|>assistant`).
-            content_start = content_end = header_end
-            if stop < self.n and stop not in self.invalid and self.ids[stop] in TERMINATORS:
-                terminator, end = TERMINATORS[self.ids[stop]], stop + 1
+            header_end = content_start = content_end = stop
+            if token in TERMINATORS:
+                terminator, end, k_next = TERMINATORS[token], stop + 1, k1 + 1
                 anomalies.append("missing-message")
             else:
-                terminator, end = None, stop
-                if stop < self.n:
+                terminator, end, k_next = None, stop, k1
+                if token != _EOF:
                     anomalies.append("missing-message")
-        header = _parse_header(self._pieces(header_start, header_end), implied_role="assistant" if virtual_start
-                               else None)
-        if any(self.ids[i] >= FIRST_SPECIAL_ID for i in self._marks_in(content_start, content_end)):
+        header = self._header(header_start, header_end, "assistant" if virtual_start else None)
+        if specials_in_content:  # out-of-vocab ids end a message, so these are special tokens
             anomalies.append("special-in-content")
+            content = self._text(content_start, content_end)
+        else:
+            content = self.encoding.decode(self.ids[content_start:content_end])
         self.messages.append(ParsedMessage(
             role=header.role, recipient=header.recipient, channel=header.channel, content_type=header.content_type,
-            content=self._text(content_start, content_end), terminator=terminator, start=start, end=end,
+            content=content, terminator=terminator, start=start, end=end,
             header_span=(header_start, header_end), content_span=(content_start, content_end),
             header_order=header.order, constrain_token=header.constrain_token,
-            anomalies=tuple(header.anomalies + anomalies)))
-        return end, k
+            anomalies=header.anomalies + tuple(anomalies)))
+        return end, k_next
 
-    def _marks_in(self, a: int, b: int) -> list[int]:
-        lo, hi = bisect_left(self.marks, a), bisect_left(self.marks, b)
-        return self.marks[lo:hi]
+    def _header(self, a: int, b: int, implied_role: str | None) -> _Header:
+        # Headers repeat a lot (`user`, `assistant<|channel|>final`): parse each distinct one once.
+        key = (tuple(self.ids[a:b]), implied_role)
+        header = _HEADER_CACHE.get(key)
+        if header is None:
+            header = _parse_header(self._pieces(a, b), implied_role)
+            if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
+                _HEADER_CACHE.clear()
+            _HEADER_CACHE[key] = header
+        return header
 
     # --- decoding -----------------------------------------------------------------------------------------------
 
     def _pieces(self, a: int, b: int) -> list[tuple[str, int | None]]:
         """Span [a, b) as (text, special id or None) pieces; runs of ordinary tokens are decoded as a whole so
-        multi-byte characters split across tokens come out intact."""
+        multi-byte characters split across tokens come out intact. Out-of-vocab ids read `<id 999999>`."""
         pieces: list[tuple[str, int | None]] = []
         pos = a
-        for i in self._marks_in(a, b):
+        for k in range(bisect_left(self.marks, a), bisect_left(self.marks, b)):
+            i, token = self.mpos[k], self.mtok[k]
             if i > pos:
                 pieces.append((self.encoding.decode(self.ids[pos:i]), None))
-            token = self.ids[i]
-            if i in self.invalid:
-                pieces.append((f"<id {token!r}>", -1))
+            if token == _INVALID:
+                pieces.append((f"<id {self.ids[i]!r}>", _INVALID))
             else:
-                pieces.append((self.encoding.decode([token]), token))
+                pieces.append((self.special_names[token], token))
             pos = i + 1
         if b > pos:
             pieces.append((self.encoding.decode(self.ids[pos:b]), None))
@@ -242,15 +259,19 @@ class _Parser:
         return "".join(text for text, _ in self._pieces(a, b))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Header:
-    role: str | None = None
-    recipient: str | None = None
-    channel: str | None = None
-    content_type: str | None = None
-    order: str | None = None
-    constrain_token: bool = False
-    anomalies: list[str] | None = None
+    role: str | None
+    recipient: str | None
+    channel: str | None
+    content_type: str | None
+    order: str | None
+    constrain_token: bool
+    anomalies: tuple[str, ...]
+
+
+_HEADER_CACHE: dict[tuple, _Header] = {}
+_HEADER_CACHE_SIZE = 4096
 
 
 def _words(pieces: list[tuple[str, int | None]]) -> list[tuple[str, bool]]:
@@ -278,35 +299,32 @@ def _words(pieces: list[tuple[str, int | None]]) -> list[tuple[str, bool]]:
 
 
 def _parse_header(pieces: list[tuple[str, int | None]], implied_role: str | None) -> _Header:
-    header = _Header(anomalies=[])
-    anomalies = header.anomalies
-    header.constrain_token = any(token == CONSTRAIN for _, token in pieces)
+    anomalies: list[str] = []
     channels = [index for index, (_, token) in enumerate(pieces) if token == CHANNEL]
     # With two channel markers the first one leaked into the role (`assistant<|channel|>analysis<|channel|>final`).
     split = channels[-1] if channels else len(pieces)
     role_words = _words(pieces[:split])
     channel_words = _words(pieces[split + 1:]) if channels else []
+    if len(channels) > 1:
+        anomalies.append("channel-in-role")
 
+    role = implied_role
     if implied_role is not None:
-        header.role = implied_role
         if role_words and role_words[0][0] == implied_role:
             role_words = role_words[1:]
     elif role_words and not role_words[0][0].startswith("to="):
-        word, special = role_words.pop(0)
-        header.role = word
+        role, special = role_words.pop(0)
         if special:
             anomalies.append("special-in-role")
-        if len(channels) > 1:
-            anomalies.append("channel-in-role")
-        if not special and word not in KNOWN_ROLES and word not in _BUILTIN_TOOL_ROLES and not _TOOL_ROLE.match(word):
+        elif role not in KNOWN_ROLES and role not in _BUILTIN_TOOL_ROLES and not _TOOL_ROLE.match(role):
             anomalies.append("unknown-role")
     else:
         anomalies.append("missing-role")
 
+    channel = None
     if channels:
-        if channel_words and not channel_words[0][0].startswith("to=") and not channel_words[0][0].startswith(
-                "<|constrain|>"):
-            header.channel = channel_words.pop(0)[0]
+        if channel_words and not channel_words[0][0].startswith(("to=", "<|constrain|>")):
+            channel = channel_words.pop(0)[0]
         else:
             anomalies.append("empty-channel")
 
@@ -320,13 +338,15 @@ def _parse_header(pieces: list[tuple[str, int | None]], implied_role: str | None
                     anomalies.append("special-in-recipient")
             else:
                 extras.append(word)
+    recipient = order = None
     if recipients:
-        header.recipient, order = recipients[0]
-        header.order = order if channels else None
+        recipient, order = recipients[0]
+        order = order if channels else None
         if len(recipients) > 1:
             anomalies.append("multiple-recipients")
-    header.content_type = _content_type(extras, anomalies)
-    return header
+    content_type = _content_type(extras, anomalies)
+    return _Header(role=role, recipient=recipient, channel=channel, content_type=content_type, order=order,
+                   constrain_token=any(token == CONSTRAIN for _, token in pieces), anomalies=tuple(anomalies))
 
 
 def _content_type(extras: list[str], anomalies: list[str]) -> str | None:
