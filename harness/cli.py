@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "harness.commands.parse_cmd",
     "harness.commands.capture_cmd",
     "harness.commands.scenario_cmd",
+    "harness.commands.serve_cmd",
 ]
 
 
