@@ -111,7 +111,7 @@ def test_enum_match_strategies_and_aliases():
 @pytest.mark.parametrize("text,label", [
     ("4", "4"), ("**5**", "5"), ("Rating: 3", "3"), ("4/5", "4"), ("2 out of 5", "2"),
     ("On a scale of 1 to 5, I would say 4.", "4"), ("I strongly agree", "5"), ("I disagree.", "2"),
-    ("Agree (4)", "4"),
+    ("Agree (4)", "4"), ("I would put it at 4 on a scale of 1 to 5.", "4"),
 ])
 def test_likert(text, label):
     parser = get_label_parser(LIKERT)

@@ -204,7 +204,7 @@ class LikertParser:
         if out_of:
             return self._result(int(out_of.group(1)), f"matched {out_of.group(0)!r}")
         # Drop scale descriptions ("on a scale of 1 to 5", "1-5") before looking for a lone number.
-        scrubbed = re.sub(rf"(?<![\d.]){self.low}\s*(?:-|–|to)\s*{self.high}(?![\d.])", " ", plain)
+        scrubbed = re.sub(rf"(?<![\d.]){self.low}\s*(?:-|–|to)\s*{self.high}(?!\d|\.\d)", " ", plain)
         numbers = [int(n) for n in re.findall(r"(?<![\d.])\d+(?!\d|\.\d)", scrubbed)]
         in_range = sorted({n for n in numbers if self.low <= n <= self.high})
         if len(in_range) == 1:
