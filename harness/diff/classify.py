@@ -297,13 +297,14 @@ class _Classifier:
         sections_a, sections_b = _sections(ta), _sections(tb)
         before = len(self.findings)
         heads_a, heads_b = [h for h, _ in sections_a], [h for h, _ in sections_b]
-        if heads_a != heads_b and sorted(heads_a) == sorted(heads_b):
+        reordered = heads_a != heads_b and sorted(heads_a) == sorted(heads_b)
+        if reordered:
             self.add("developer-section-order", i, j, f"developer sections {heads_a} vs {heads_b}")
         body_a, body_b = dict(sections_a), dict(sections_b)
         for head in dict.fromkeys(heads_a + heads_b):
             sa, sb = body_a.get(head), body_b.get(head)
-            if sa == sb:
-                continue
+            if sa == sb or (reordered and sa is not None and sb is not None and sa.strip() == sb.strip()):
+                continue  # the blank lines between sections move with the sections
             label = head or "text before the first section"
             if "tools" in head.lower():
                 self.add("tool-namespace", i, j, f"developer {label}: {_first_difference(sa or '', sb or '')}")
