@@ -1,0 +1,82 @@
+"""`harness compare`: run a scenario through backends, store results, write labels, stats and the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("compare", help="same cases through every backend, repeated, stored as they arrive")
+    parser.add_argument("--scenario", default="spam", help="built-in scenario name or a scenario file (default spam)")
+    parser.add_argument("--backends", default=None, help="comma-separated backend names (default: all configured)")
+    parser.add_argument("--repeats", type=int, default=2, help="repeats per case and backend (noise floor)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    parser.add_argument("--out", default=None, help="run folder (default reports/<scenario>-<profile>)")
+    parser.add_argument("--config", type=Path, default=None, help="backend config TOML (default ./harness.toml)")
+    parser.add_argument("--profile", default="auto", choices=("auto", "offline", "config"),
+                        help="auto: harness.toml if present, else the offline profile")
+    capture = parser.add_mutually_exclusive_group()
+    capture.add_argument("--capture", dest="capture", action="store_true", default=None,
+                         help="route HTTP backends through the capture proxy (default: on when available)")
+    capture.add_argument("--no-capture", dest="capture", action="store_false")
+    parser.add_argument("--date", default=None, help="date pinned for the render diffs (YYYY-MM-DD, default today)")
+    parser.add_argument("--max-tokens", type=int, default=None, help="output budget for the offline profile")
+    parser.add_argument("--no-report", action="store_true", help="skip report.md / report.html / summary.json")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.run.compare import CompareOptions, run_compare, summary_dict
+    from harness.run.profiles import resolve_profile
+
+    profile = resolve_profile(args.profile, args.config)
+    scenario_stem = Path(args.scenario).stem
+    out = Path(args.out) if args.out else Path("reports") / f"{scenario_stem}-{profile}"
+    options = CompareOptions(scenario=args.scenario, out=out,
+                             backends=[b.strip() for b in args.backends.split(",")] if args.backends else None,
+                             repeats=args.repeats, limit=args.limit, config=args.config, profile=profile,
+                             capture=args.capture, date=args.date, progress=not args.no_progress and not args.json,
+                             max_tokens=args.max_tokens)
+    result = run_compare(options)
+    if not args.no_report:
+        from harness.report import write_reports
+
+        result.files.update({k: str(v) for k, v in write_reports(result.run_dir).items()})
+    if args.json:
+        print(json.dumps(summary_dict(result), indent=2, default=str))
+        return 0
+    print_summary(result)
+    return 0
+
+
+def print_summary(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    stats = json.loads(Path(result.files["stats"]).read_text())
+    table = Table(title=f"agreement ({result.profile} profile, {result.run_dir})")
+    for column in ("a", "b", "n", "agreement", "95% CI (exact)", "kappa", "verdict"):
+        table.add_column(column)
+    for pair in stats.get("pairs", []):
+        ci = pair.get("agreement_ci_exact") or [None, None]
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        table.add_row(pair["a"], pair["b"], str(pair["n"]), fmt(pair.get("agreement")),
+                      f"{fmt(ci[0])}-{fmt(ci[1])}", fmt(pair.get("kappa")), str(pair.get("verdict", "-")))
+    console.print(table)
+    renders = json.loads(Path(result.files["renders"]).read_text())
+    if renders.get("class_counts"):
+        console.print("render differences: " + ", ".join(f"{k} x{v}" for k, v in
+                                                         sorted(renders["class_counts"].items())))
+    summary = result.summary
+    console.print(f"{summary.completed} completed, {summary.failed} failed, {summary.skipped} reused from the store, "
+                  f"{summary.retries} retries, {summary.wall_s:.1f}s")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    for name in ("report_md", "report_html", "summary_json", "flows"):
+        if name in result.files:
+            console.print(f"{name}: {result.files[name]}")

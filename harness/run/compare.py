@@ -1,0 +1,253 @@
+"""`harness compare`: the same scenario cases through every backend, repeated, stored as they arrive.
+
+Writes into the run folder:
+  results.sqlite   append-only store (resumable)
+  records.csv      one row per (case, backend, repeat): response, reasoning, label, usage, latency, error
+  labels.csv       case_id,backend,repeat,label,gold  (the input format of `harness stats`)
+  renders.json     the scenario's requests rendered by each renderer, their token diff classes, and which render
+                   each backend that exposes prompt ids actually used
+  stats.json       agreement statistics (`harness stats` on labels.csv)
+  run.json         what ran: scenario, backends and their fingerprints, versions, capture folder
+and, with capture on, captures/<RUN>/flows.jsonl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.records import Completion
+from harness.run.orchestrator import Orchestrator, RunSummary, plan
+from harness.run.store import ResultStore, records_frame
+
+DEFAULT_RENDERERS = ("harmony", "hf-template", "vllm")
+
+
+@dataclass
+class CompareOptions:
+    scenario: str
+    out: Path
+    backends: list[str] | None = None
+    repeats: int = 2
+    limit: int | None = None
+    config: Path | None = None
+    profile: str = "auto"
+    capture: bool | None = None  # None: on when any backend speaks HTTP and mitmdump is available
+    captures_root: Path = Path("captures")
+    date: str | None = None
+    renderers: tuple[str, ...] = DEFAULT_RENDERERS
+    progress: bool = True
+    max_tokens: int | None = None
+
+
+@dataclass
+class CompareResult:
+    run_dir: Path
+    profile: str
+    backends: list[str]
+    summary: RunSummary
+    files: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def run_compare(options: CompareOptions) -> CompareResult:
+    from harness.backends.base import BackendContext, create_backend
+    from harness.run.profiles import offline_backends, resolve_profile, select_backends
+    from harness.scenario import load_scenario
+
+    if options.repeats < 1:
+        raise HarnessError("--repeats must be at least 1")
+    scenario = load_scenario(options.scenario, limit=options.limit)
+    requests = list(scenario.requests())
+    if not requests:
+        raise HarnessError(f"scenario {scenario.name} has no cases")
+    run_dir = Path(options.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    profile = resolve_profile(options.profile, options.config)
+    notes: list[str] = []
+
+    with contextlib.ExitStack() as stack:
+        if profile == "offline":
+            kwargs = {"max_tokens": options.max_tokens} if options.max_tokens else {}
+            configs = offline_backends(stack, names=options.backends, **kwargs)
+            notes.append("offline profile: the tiny gpt-oss has RANDOM weights, so its labels show the mechanics "
+                         "of the comparison, not the real model's behaviour")
+        else:
+            from harness.config import load_config
+
+            configs = load_config(options.config or Path("harness.toml")).backends
+        configs = select_backends(configs, options.backends)
+
+        context = BackendContext(run_dir=str(run_dir))
+        capture_dir = None
+        proxy = None
+        wants_capture = options.capture if options.capture is not None else True
+        http_backends = [c for c in configs.values() if c.base_url or c.kind in ("hf-inference",)]
+        if wants_capture and http_backends:
+            from harness.capture.proxy import ProxySession, mitmdump_path
+
+            if mitmdump_path() is None:
+                if options.capture:
+                    raise HarnessError("capture asked for but mitmdump is missing; run `make setup`")
+                notes.append("capture off: mitmdump not found (run `make setup`)")
+            else:
+                capture_dir = Path(options.captures_root) / run_dir.name
+                proxy = stack.enter_context(ProxySession(capture_dir))
+                context.proxy_url, context.ca_bundle = proxy.proxy_url, str(proxy.ca_bundle)
+
+        backends = {name: create_backend(config, context) for name, config in configs.items()}
+        store = stack.enter_context(ResultStore(run_dir / "results.sqlite"))
+        store.set_meta("scenario", {"name": scenario.name, "fingerprint": scenario.fingerprint()})
+        parser = scenario.label_parser()
+
+        def labeler(case_id: str, completion: Completion):
+            result = parser.parse(completion.text)
+            return result.label, result.ok, result.detail
+
+        items = plan(backends, requests, options.repeats)
+        summary = _execute(backends, store, labeler, items, options.progress)
+        if proxy is not None and not proxy.alive():
+            notes.append("the capture proxy died during the run; flows after that point are missing")
+        records = store.latest({item.key for item in items})
+
+    files = _write_outputs(run_dir, scenario, records, configs, backends, capture_dir, options, notes)
+    return CompareResult(run_dir=run_dir, profile=profile, backends=list(configs), summary=summary, files=files,
+                         notes=notes)
+
+
+def _execute(backends, store, labeler, items, show_progress: bool) -> RunSummary:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:.1f}/s" if task.speed else "-/s", style="progress.data.speed")
+
+    async def go() -> RunSummary:
+        try:
+            if not show_progress:
+                return await Orchestrator(backends=backends, store=store, labeler=labeler).run(items)
+            columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
+                       RateColumn(), TimeRemainingColumn())
+            with Progress(*columns, transient=False) as progress:
+                return await Orchestrator(backends=backends, store=store, labeler=labeler,
+                                          progress=progress).run(items)
+        finally:
+            for backend in backends.values():
+                with contextlib.suppress(Exception):
+                    await backend.aclose()
+
+    return asyncio.run(go())
+
+
+def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_dir, options, notes) -> dict:
+    frame = records_frame(records)
+    gold = {case.id: case.gold for case in scenario.cases}
+    files = {"store": str(run_dir / "results.sqlite")}
+    frame.to_csv(run_dir / "records.csv", index=False)
+    files["records"] = str(run_dir / "records.csv")
+    labels = frame[["case_id", "backend", "repeat", "label"]].copy()
+    labels["label"] = labels["label"].where(frame["label_ok"].fillna(False).astype(bool), "parse-failure")
+    labels.loc[frame["error_cause"].notna(), "label"] = None
+    labels["gold"] = labels["case_id"].map(gold)
+    labels.to_csv(run_dir / "labels.csv", index=False)
+    files["labels"] = str(run_dir / "labels.csv")
+
+    date = options.date or dt.date.today().isoformat()
+    renders = _render_evidence(scenario, records, options.renderers, date)
+    (run_dir / "renders.json").write_text(json.dumps(renders, indent=2) + "\n")
+    files["renders"] = str(run_dir / "renders.json")
+
+    from harness.stats import compute_stats
+
+    stats = compute_stats(labels.dropna(subset=["label"]))
+    (run_dir / "stats.json").write_text(json.dumps(stats.to_json(), indent=2, allow_nan=False) + "\n")
+    files["stats"] = str(run_dir / "stats.json")
+
+    run_info = {
+        "scenario": {"name": scenario.name, "fingerprint": scenario.fingerprint(), "cases": len(scenario.cases)},
+        "repeats": options.repeats, "date": date, "notes": notes,
+        "backends": {name: {"config": _public_config(configs[name]), "fingerprint": backends[name].fingerprint()}
+                     for name in configs},
+        "capture_dir": str(capture_dir) if capture_dir else None,
+        "environment": environment_fingerprint(),
+    }
+    (run_dir / "run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n")
+    files["run"] = str(run_dir / "run.json")
+    if capture_dir:
+        files["flows"] = str(capture_dir / "flows.jsonl")
+    return files
+
+
+def _public_config(config) -> dict[str, Any]:
+    data = config.model_dump()
+    data.pop("options", None)
+    return data  # api_key_env is a variable NAME, never a secret
+
+
+def _render_evidence(scenario, records, renderer_names, date: str) -> dict[str, Any]:
+    """Render every case with each renderer, diff each pair, and fingerprint the prompt ids backends exposed."""
+    from harness.diff import diff_tokens
+    from harness.render import render_all
+
+    cases = []
+    class_counts: dict[str, int] = {}
+    exposed = {(r.case_id, r.backend): r.completion.prompt_token_ids for r in records
+               if r.completion is not None and r.completion.prompt_token_ids and r.repeat == 0}
+    for case_id, request in scenario.requests():
+        try:
+            rendered = render_all(request, list(renderer_names), date=date)
+        except HarnessError as exc:
+            cases.append({"case_id": case_id, "error": str(exc)})
+            continue
+        pairs = []
+        names = list(rendered)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                diff = diff_tokens(rendered[a], rendered[b])
+                pairs.append({"a": a, "b": b, **_brief(diff)})
+                for cls in diff.classes:
+                    class_counts[cls] = class_counts.get(cls, 0) + 1
+        served = {}
+        for (cid, backend), ids in exposed.items():
+            if cid != case_id:
+                continue
+            matches = [name for name, ids_r in rendered.items() if list(ids_r) == list(ids)]
+            closest = min(rendered, key=lambda n: len(diff_tokens(rendered[n], ids).classes))
+            served[backend] = {"matches": matches, "closest": closest,
+                               "vs_closest": _brief(diff_tokens(rendered[closest], ids))}
+        cases.append({"case_id": case_id, "token_counts": {n: len(v) for n, v in rendered.items()},
+                      "pairs": pairs, "backend_prompts": served,
+                      "token_ids": rendered if len(cases) < 3 else None})
+    return {"date": date, "renderers": list(renderer_names), "class_counts": class_counts, "cases": cases}
+
+
+def _brief(diff) -> dict[str, Any]:
+    data = diff.to_json()
+    return {"identical": data["identical"], "classes": data["classes"], "first_divergence": data["first_divergence"],
+            "findings": data.get("findings", [])[:20]}
+
+
+def environment_fingerprint() -> dict[str, Any]:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("openai-harmony", "transformers", "torch", "huggingface_hub", "openai", "mitmproxy", "statsmodels",
+                 "scipy", "pandas"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages}
+
+
+def summary_dict(result: CompareResult) -> dict[str, Any]:
+    return {"run_dir": str(result.run_dir), "profile": result.profile, "backends": result.backends,
+            "summary": asdict(result.summary), "files": result.files, "notes": result.notes}
