@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "harness.commands.capture_cmd",
     "harness.commands.scenario_cmd",
     "harness.commands.serve_cmd",
+    "harness.commands.compare_cmd",
 ]
 
 
