@@ -92,13 +92,20 @@ def run_compare(options: CompareOptions) -> CompareResult:
         if wants_capture and http_backends:
             from harness.capture.proxy import ProxySession, mitmdump_path
 
-            if mitmdump_path() is None:
-                if options.capture:
-                    raise HarnessError("capture asked for but mitmdump is missing; run `make setup`")
+            try:
+                mitmdump_path()
+                capture_ready = True
+            except HarnessError:
+                if options.capture:  # asked for explicitly: say what to fix
+                    raise
+                capture_ready = False
                 notes.append("capture off: mitmdump not found (run `make setup`)")
-            else:
+            if capture_ready:
                 capture_dir = Path(options.captures_root) / run_dir.name
-                proxy = stack.enter_context(ProxySession(capture_dir))
+                proxy = ProxySession(capture_dir)
+                proxy.start()
+                # a proxy that died mid-run is a note in the report, not a lost run
+                stack.callback(proxy.stop, raise_if_died=False)
                 context.proxy_url, context.ca_bundle = proxy.proxy_url, str(proxy.ca_bundle)
 
         backends = {name: create_backend(config, context) for name, config in configs.items()}
