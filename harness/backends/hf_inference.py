@@ -151,8 +151,8 @@ class HFInferenceBackend:
         if self._client is None:
             cls = _client_class()
             use_proxy = bool(self.context.proxy_url and self.config.capture)
-            options = dict(api_key=self._token or NO_KEY, timeout=self.config.timeout, harness_context=self.context,
-                           strip_auth=self._token is None, use_proxy=use_proxy)
+            options = {"api_key": self._token or NO_KEY, "timeout": self.config.timeout,
+                       "harness_context": self.context, "strip_auth": self._token is None, "use_proxy": use_proxy}
             if self.config.base_url:
                 self._client = cls(base_url=self.config.base_url, **options)
             else:
@@ -215,7 +215,7 @@ class HFInferenceBackend:
 def _safe_text(response) -> str | None:
     try:
         return response.text
-    except Exception:  # a streamed body that was never read
+    except Exception:  # noqa: BLE001 -- a streamed body that was never read
         return None
 
 
