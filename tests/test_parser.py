@@ -7,8 +7,16 @@ import time
 
 import pytest
 
-from harness.render.parser import (CALL, CHANNEL, END, MESSAGE, RETURN, START, ParseResult, parse_text,
-                                   parse_tokens)
+from harness.render.parser import (
+    CALL,
+    END,
+    MESSAGE,
+    RETURN,
+    START,
+    ParseResult,
+    parse_text,
+    parse_tokens,
+)
 
 TERMINATOR_IDS = {"<|end|>": END, "<|return|>": RETURN, "<|call|>": CALL}
 WEATHER_PARAMS = {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}
@@ -30,8 +38,17 @@ def _check_spans(ids: list[int], result: ParseResult) -> None:
 
 @pytest.fixture(scope="module")
 def full_conversation(encoding):
-    from openai_harmony import (Author, Conversation, DeveloperContent, Message, ReasoningEffort,
-                                RenderConversationConfig, Role, SystemContent, ToolDescription)
+    from openai_harmony import (
+        Author,
+        Conversation,
+        DeveloperContent,
+        Message,
+        ReasoningEffort,
+        RenderConversationConfig,
+        Role,
+        SystemContent,
+        ToolDescription,
+    )
 
     system = (SystemContent.new().with_conversation_start_date("2025-06-28")
               .with_reasoning_effort(ReasoningEffort.HIGH))
@@ -98,14 +115,14 @@ def test_to_json_has_the_contract_fields(full_conversation):
 
 COMPLETIONS = [
     "<|channel|>analysis<|message|>Simple arithmetic.<|end|><|start|>assistant<|channel|>final<|message|>4<|return|>",
-    "<|channel|>analysis<|message|>Need weather.<|end|><|start|>assistant<|channel|>commentary "
-    'to=functions.get_weather <|constrain|>json<|message|>{"location": "Tokyo"}<|call|>',
+    ("<|channel|>analysis<|message|>Need weather.<|end|><|start|>assistant<|channel|>commentary "
+     'to=functions.get_weather <|constrain|>json<|message|>{"location": "Tokyo"}<|call|>'),
     "<|channel|>commentary to=browser.search code<|message|>{\"query\": \"x\"}<|call|>",
-    "<|channel|>analysis<|message|>Hmm.<|return|><|start|>assistant to=lookup_weather<|channel|>analysis code"
-    '<|message|>{"location": "Tokyo"}<|call|>',
+    ("<|channel|>analysis<|message|>Hmm.<|return|><|start|>assistant to=lookup_weather<|channel|>analysis code"
+     '<|message|>{"location": "Tokyo"}<|call|>'),
     "<|channel|>final<|message|>Grüße, 你好 🙂 — done<|return|>",
-    "<|channel|>analysis<|message|>a<|end|><|start|>functions.f to=assistant<|channel|>commentary<|message|>ok<|end|>"
-    "<|start|>assistant<|channel|>final<|message|>b<|return|>",
+    ("<|channel|>analysis<|message|>a<|end|><|start|>functions.f to=assistant<|channel|>commentary<|message|>ok<|end|>"
+     "<|start|>assistant<|channel|>final<|message|>b<|return|>"),
 ]
 
 
@@ -203,8 +220,8 @@ def test_missing_end_runs_to_the_end(encoding):
 
 
 def test_stray_tokens_between_and_before_messages(encoding):
-    ids, result = _parse("junk before<|start|>user<|message|>hi<|end|>stray words<|end|><|start|>assistant"
-                         "<|channel|>final<|message|>ok<|return|>", encoding, completion=False)
+    _, result = _parse("junk before<|start|>user<|message|>hi<|end|>stray words<|end|><|start|>assistant"
+                       "<|channel|>final<|message|>ok<|return|>", encoding, completion=False)
     assert [m.content for m in result.messages] == ["hi", "ok"]
     assert [u.text for u in result.unparsed] == ["junk before", "stray words<|end|>"]
     assert result.unparsed[0].start == 0
@@ -241,7 +258,7 @@ def test_out_of_vocab_ids_become_unparsed_spans(encoding):
 
 def test_multibyte_characters_split_across_tokens(encoding):
     text = "🙂🙂 ﷽ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢"
-    ids, result = _parse(f"<|start|>user<|message|>{text}<|end|>", encoding)
+    _, result = _parse(f"<|start|>user<|message|>{text}<|end|>", encoding)
     assert result.messages[0].content == text
 
 
