@@ -7,12 +7,18 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, run_harness
+
 from harness.errors import HarnessError
 from harness.request import ChatRequest
-from harness.scenario import (PROMPT_FORMATS, Case, Scenario, available_scenarios, harmony_preamble,
-                              load_scenario)
+from harness.scenario import (
+    PROMPT_FORMATS,
+    Case,
+    Scenario,
+    available_scenarios,
+    harmony_preamble,
+    load_scenario,
+)
 
 BUILT_IN = ["spam", "toxic-simple", "likert-opinions", "tool-calls", "prompt-formats", "spam-module"]
 

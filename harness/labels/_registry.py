@@ -104,10 +104,9 @@ def _likert(spec: dict) -> LikertParser:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or low >= high:
         raise HarnessError("label: likert `min` and `max` must be integers with min < max")
     anchors = spec.get("anchors")
-    if anchors is not None:
-        if not isinstance(anchors, dict) or not all(isinstance(v, int) and low <= v <= high
-                                                    for v in anchors.values()):
-            raise HarnessError(f"label: likert `anchors` must map phrases to integers in {low}..{high}")
+    if anchors is not None and (not isinstance(anchors, dict) or
+                                not all(isinstance(v, int) and low <= v <= high for v in anchors.values())):
+        raise HarnessError(f"label: likert `anchors` must map phrases to integers in {low}..{high}")
     return LikertParser(low=low, high=high, anchors=anchors)
 
 

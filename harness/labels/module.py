@@ -22,10 +22,11 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from harness.errors import HarnessError
 from harness.labels._base import LabelResult, failure
@@ -74,7 +75,7 @@ def _import(ref: str, base_dir: Path | None) -> tuple[ModuleType, Path | None]:
         return importlib.import_module(ref), None
     except HarnessError:
         raise
-    except (Exception, SystemExit) as exc:  # anything the module's own code raises while importing
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - anything the module's own code raises while importing
         message = " ".join(str(exc).split()) or "no message"
         raise HarnessError(f"policy module {ref!r} failed to import: {type(exc).__name__}: {message}") from None
 
@@ -154,7 +155,7 @@ class ModuleLabelParser:
     def parse(self, text: str) -> LabelResult:
         try:
             result = coerce_result(self.module.parse(text))
-        except Exception as exc:  # one bad answer is one failed case, never a crash
+        except Exception as exc:  # noqa: BLE001 - one bad answer is one failed case, never a crash
             return failure(f"parse raised {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
         if result.ok and self.labels is not None and result.label not in self.labels:
             return failure(f"module parse returned {result.label!r}, not one of {', '.join(self.labels)}",

@@ -27,7 +27,7 @@ def _read_table(path: Path):
             return pd.read_json(path, lines=suffix != ".json")
         if suffix in (".csv", ".csv.gz"):
             return pd.read_csv(path)
-    except Exception as exc:  # pandas/pyarrow raise many kinds; one line names the file
+    except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many kinds; one line names the file
         raise HarnessError(f"dataset file {path}: cannot read: {' '.join(str(exc).split())[:160]}") from None
     raise HarnessError(f"dataset file {path}: unsupported type (use .parquet, .jsonl, .json or .csv)")
 
@@ -50,7 +50,7 @@ def _hub_files(spec: dict[str, Any]) -> list[Path]:
         return [Path(hf_hub_download(repo, f, repo_type="dataset", revision=revision)) for f in files]
     except HarnessError:
         raise
-    except Exception as exc:  # network, auth (gated datasets), missing revision
+    except Exception as exc:  # noqa: BLE001 - network, auth (gated datasets), missing revision
         raise HarnessError(f"dataset {repo}: download failed: {type(exc).__name__}: "
                            f"{' '.join(str(exc).split())[:160]}") from None
 

@@ -213,9 +213,12 @@ class _Loader:
         if inline is not None:
             if not isinstance(inline, list):
                 raise self.err("`cases` must be a list of {id, text, gold} tables", key="cases")
+            seen_ids: dict[str, int] = {}
             for index, item in enumerate(inline):
                 case_id = item.get("id") if isinstance(item, dict) else None
-                raw.append((item, self.src.line_of_case(index, case_id), str(self.src.path)))
+                occurrence = seen_ids.get(str(case_id), 0)
+                seen_ids[str(case_id)] = occurrence + 1
+                raw.append((item, self.src.line_of_case(index, case_id, occurrence), str(self.src.path)))
         if "cases_file" in self.data:
             raw.extend(self._jsonl())
         dataset = self.data.get("dataset")

@@ -35,15 +35,17 @@ class Source:
                 return number
         return max(after, 1)
 
-    def line_of_case(self, index: int, case_id: Any) -> int:
-        """The line of the `index`-th case: found by its id when it has one, else by `[[cases]]` headers."""
+    def line_of_case(self, index: int, case_id: Any, occurrence: int = 0) -> int:
+        """The line of the `index`-th case: by its id (the `occurrence`-th time that id is set) when it has one,
+        else by `[[cases]]` headers."""
         start = self.line_of("cases")
         if isinstance(case_id, (str, int)) and not isinstance(case_id, bool):
             value = re.escape(str(case_id))
             pattern = rf"\bid\b[\"']?\s*[=:]\s*[\"']?{value}[\"']?\s*(?:$|[,}}#])"
-            for number, line in enumerate(self.text.splitlines(), 1):
-                if number >= start and re.search(pattern, line):
-                    return number
+            hits = [number for number, line in enumerate(self.text.splitlines(), 1)
+                    if number >= start and re.search(pattern, line)]
+            if hits:
+                return hits[min(occurrence, len(hits) - 1)]
         headers = [n for n, line in enumerate(self.text.splitlines(), 1)
                    if re.match(r"^\s*\[\[\s*cases\s*\]\]" if self.syntax == "toml" else r"^\s*-\s", line)
                    and n >= start]
