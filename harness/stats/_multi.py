@@ -1,0 +1,65 @@
+"""Three or more backends: Fleiss' kappa (statsmodels) over the keys every backend labelled, with a case
+bootstrap interval computed from per-case sums."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from statsmodels.stats.inter_rater import fleiss_kappa
+
+from harness.stats._bootstrap import percentile_interval, ratio
+from harness.stats._json import finite
+from harness.stats._labels import LabelCube
+
+
+def rating_table(cube: LabelCube) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, labels) counts for every (case, repeat) all backends labelled, and each key's case index."""
+    codes = cube.codes.reshape(-1, cube.codes.shape[2])
+    complete = (codes >= 0).all(1)
+    case_of_key = np.repeat(np.arange(cube.codes.shape[0]), cube.codes.shape[1])[complete]
+    codes = codes[complete]
+    k = len(cube.labels)
+    table = np.zeros((codes.shape[0], k), dtype=np.int64)
+    for column in codes.T:
+        table[np.arange(codes.shape[0]), column] += 1
+    return table, case_of_key
+
+
+def features(cube: LabelCube) -> np.ndarray:
+    """Per case: [keys, sum over keys of sum_j n_ij^2, per-label counts] (all integers, so the bootstrap can pool
+    identical cases): Fleiss' kappa is a function of these sums."""
+    table, case_of_key = rating_table(cube)
+    n_cases = cube.codes.shape[0]
+    columns = [np.bincount(case_of_key, minlength=n_cases),
+               np.bincount(case_of_key, weights=(table ** 2).sum(1), minlength=n_cases)]
+    columns += [np.bincount(case_of_key, weights=table[:, j], minlength=n_cases) for j in range(table.shape[1])]
+    return np.column_stack(columns).astype(np.float64)
+
+
+def kappa_from_sums(sums: np.ndarray, m: int) -> np.ndarray:
+    sums = np.atleast_2d(sums)
+    keys = sums[:, 0]
+    p_bar = ratio(sums[:, 1] - keys * m, keys * m * (m - 1))  # mean per-key agreement P_i
+    p_j = sums[:, 2:] / np.where(keys > 0, keys * m, 1)[:, None]
+    p_e = (p_j ** 2).sum(1)
+    defined = (keys > 0) & (p_e < 1 - 1e-12)  # p_e = 1: one label only, kappa is 0/0
+    return np.where(defined, (p_bar - p_e) / np.where(defined, 1 - p_e, 1), np.nan)
+
+
+def fleiss(cube: LabelCube, boot_sums: np.ndarray, confidence: float) -> tuple[int, float | None, tuple | None,
+                                                                              list[str]]:
+    table, _ = rating_table(cube)
+    notes: list[str] = []
+    if table.shape[0] == 0:
+        return 0, None, None, ["no (case_id, repeat) was labelled by every backend"]
+    used = table[:, table.sum(0) > 0]
+    if used.shape[1] < 2:
+        return table.shape[0], None, None, ["Fleiss' kappa undefined: every backend gave one and the same label"]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        kappa = finite(fleiss_kappa(used, method="fleiss"))
+    interval = percentile_interval(kappa_from_sums(boot_sums, cube.codes.shape[2]), confidence)
+    if table.shape[0] < cube.codes.shape[0] * cube.codes.shape[1]:
+        notes.append("keys not labelled by every backend are left out")
+    return table.shape[0], kappa, interval, notes

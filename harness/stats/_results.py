@@ -1,0 +1,191 @@
+"""Typed results of the statistics: plain data, no printing. `to_json()` gives strict JSON-ready dicts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.stats._json import plain
+
+Interval = tuple[float, float] | None
+
+
+class _JsonMixin:
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (no NaN, no numpy types)."""
+        return plain(self)
+
+
+@dataclass
+class Confusion(_JsonMixin):
+    labels: list[str]  # row labels = backend a, column labels = backend b
+    matrix: list[list[int]]
+
+
+@dataclass
+class NoiseComparison(_JsonMixin):
+    """Does the cross-backend disagreement exceed what each backend disagrees with itself?"""
+
+    n_cases: int  # cases with at least one matched (case, repeat)
+    cross_disagreement: float | None
+    noise_floor: float | None  # mean self-disagreement of the two backends (0 assumed without repeats)
+    noise_source: str  # "both", "a", "b" or "none"
+    excess: float | None
+    excess_ci: Interval
+    margin: float
+    verdict: str  # "equivalent" | "different" | "inconclusive"
+    cases_needed: int | None  # for "inconclusive": about how many cases would decide
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PairStats(_JsonMixin):
+    a: str
+    b: str
+    n: int
+    agree: int
+    disagree: int
+    agreement: float | None
+    agreement_ci_wilson: Interval
+    agreement_ci_exact: Interval  # Clopper-Pearson
+    kappa: float | None
+    kappa_ci: Interval
+    kappa_linear: float | None  # ordinal (numeric) labels only
+    kappa_linear_n: int | None  # matched cases where both labels are numbers
+    mcnemar_p: float | None  # binary labels only (exact)
+    stuart_maxwell_p: float | None
+    stuart_maxwell_statistic: float | None
+    missing: int  # matched keys present for one backend only
+    missing_in_a: int
+    missing_in_b: int
+    missing_examples: list[dict[str, Any]]
+    confusion: Confusion
+    verdict: str
+    noise_comparison: NoiseComparison
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NoiseStats(_JsonMixin):
+    """One backend against itself across repeats of the same case."""
+
+    backend: str
+    n: int  # repeat pairs compared
+    flips: int  # repeat pairs with different labels
+    flip_rate: float | None
+    flip_ci_exact: Interval
+    flip_ci_wilson: Interval
+    cases: int  # cases with >= 2 repeats
+    cases_with_flip: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LabelShare(_JsonMixin):
+    label: str
+    count: int
+    share: float | None
+    ci_wilson: Interval
+
+
+@dataclass
+class Distribution(_JsonMixin):
+    backend: str
+    n: int
+    labels: list[LabelShare]
+
+
+@dataclass
+class DistributionTest(_JsonMixin):
+    """Chi-square test of backends x labels: do the backends answer with different label frequencies?"""
+
+    chi2: float | None
+    dof: int | None
+    p: float | None
+    per_label: list[dict[str, Any]]  # {"label", "chi2", "p"}: this label against all others, across backends
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ParseFailures(_JsonMixin):
+    backend: str
+    n: int
+    failures: int
+    rate: float | None
+    ci_exact: Interval
+
+
+@dataclass
+class LabelScore(_JsonMixin):
+    label: str
+    support: int  # gold count
+    predicted: int
+    tp: int
+    precision: float | None
+    precision_ci_wilson: Interval
+    recall: float | None
+    recall_ci_wilson: Interval
+    f1: float | None
+
+
+@dataclass
+class GoldScores(_JsonMixin):
+    backend: str
+    n: int
+    correct: int
+    accuracy: float | None
+    accuracy_ci_wilson: Interval
+    macro_f1: float | None
+    per_label: list[LabelScore]
+
+
+@dataclass
+class GoldDifference(_JsonMixin):
+    """Paired bootstrap over cases (same gold cases for both backends) of a minus b."""
+
+    a: str
+    b: str
+    n: int
+    accuracy_diff: float | None
+    accuracy_diff_ci: Interval
+    macro_f1_diff: float | None
+    macro_f1_diff_ci: Interval
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MultiRater(_JsonMixin):
+    """Fleiss' kappa over the keys every backend labelled (three or more backends)."""
+
+    backends: list[str]
+    n: int
+    fleiss_kappa: float | None
+    fleiss_kappa_ci: Interval  # case bootstrap
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StatsResult(_JsonMixin):
+    backends: list[str]
+    n_rows: int
+    n_cases: int
+    confidence: float
+    margin: float
+    seed: int
+    bootstrap_resamples: int
+    labels: list[str]  # every outcome seen, parse-failure included
+    label_kind: str  # "binary" | "ordinal" | "nominal"
+    pairs: list[PairStats]
+    noise: list[NoiseStats]
+    parse_failures: list[ParseFailures]
+    distributions: list[Distribution]
+    distribution_test: DistributionTest
+    multi: MultiRater | None
+    gold: list[GoldScores]
+    gold_differences: list[GoldDifference]
+    notes: list[str] = field(default_factory=list)
+
+    def dumps(self, indent: int | None = 2) -> str:
+        """Strict JSON text (raises rather than ever writing NaN)."""
+        return json.dumps(self.to_json(), indent=indent, allow_nan=False)
