@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from harness.servers._http import Recorder, RecordingMiddleware, add_harness_routes, main_guard
@@ -103,11 +104,17 @@ def create_app(model: str | None = None, verdict: str | None = None, reasoning: 
     add_harness_routes(app, recorder)
 
     @app.post("/v1/chat/completions")
-    async def chat(req: RoostChatRequest) -> dict:
-        prompt_ids = render_prompt(encoding, req)
-        generation = await queue.generate(prompt_ids, max_tokens=req.max_tokens, temperature=req.temperature,
-                                          top_p=req.top_p, seed=seed)
-        return verdict_from_output(encoding, generation.token_ids, strict=strict, content_repr=content_repr)
+    async def chat(req: RoostChatRequest) -> Any:
+        from openai_harmony import HarmonyError
+
+        try:
+            prompt_ids = render_prompt(encoding, req)
+            generation = await queue.generate(prompt_ids, max_tokens=req.max_tokens, temperature=req.temperature,
+                                              top_p=req.top_p, seed=seed)
+            return verdict_from_output(encoding, generation.token_ids, strict=strict, content_repr=content_repr)
+        except (HarmonyError, KeyError, TypeError, ValueError):
+            # upstream does not catch these: FastAPI answers its plain-text 500 (same bytes, minus the log noise)
+            return PlainTextResponse("Internal Server Error", status_code=500)
 
     return RecordingMiddleware(app, recorder)
 
