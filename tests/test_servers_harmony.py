@@ -36,8 +36,7 @@ def scripted_server(assets):
 
 def _hand_built_prompt(encoding, date: str) -> list[int]:
     """vLLM's mapping for system+user, written out with openai-harmony directly (independent of the renderer)."""
-    from openai_harmony import (Conversation, DeveloperContent, Message, ReasoningEffort, Role,
-                                SystemContent)
+    from openai_harmony import Conversation, DeveloperContent, Message, ReasoningEffort, Role, SystemContent
 
     system = SystemContent.new().with_conversation_start_date(date).with_reasoning_effort(ReasoningEffort.LOW)
     conversation = Conversation.from_messages([
