@@ -1,0 +1,156 @@
+"""The two local transformers backends on the tiny random-weight gpt-oss: real generation, real renderers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+
+import pytest
+
+from harness.backends.base import BackendConfig, create_backend
+from harness.backends.transformers_local import completion_from_output
+from harness.render import get_renderer
+from harness.request import ChatRequest
+
+pytestmark = pytest.mark.slow
+
+MAX_TOKENS = 32
+# No system message: the chat template and openai-harmony render this identically (asserted below).
+SAME = ChatRequest.from_body({"messages": [{"role": "user", "content": "Is this spam? buy now"}]})
+# A policy in a system message: the template writes `# Instructions\n\n{policy}\n\n<|end|>`, harmony has no `\n\n`.
+DIFFERENT = ChatRequest.from_body({"messages": [{"role": "system", "content": "Policy: spam is 1"},
+                                                {"role": "user", "content": "x"}]})
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="module")
+def backends(assets):
+    made = {kind: create_backend(BackendConfig(name=kind, kind=kind, sampling={"max_tokens": MAX_TOKENS}))
+            for kind in ("transformers-pipeline", "transformers-harmony")}
+    yield made
+    for backend in made.values():
+        run(backend.aclose())
+
+
+@pytest.fixture(scope="module")
+def answers(backends):
+    """Each backend answers both requests in one batch (left padding)."""
+    return {kind: run(backend.complete_batch([SAME, DIFFERENT])) for kind, backend in backends.items()}
+
+
+def renders(request: ChatRequest) -> tuple[list[int], list[int]]:
+    today = datetime.date.today().isoformat()
+    return get_renderer("hf-template").render(request, date=today), get_renderer("harmony").render(request, date=today)
+
+
+def test_identical_renders_give_identical_outputs(answers):
+    template_ids, harmony_ids = renders(SAME)
+    assert template_ids == harmony_ids  # the premise of the case
+    pipe, harmony = answers["transformers-pipeline"][0], answers["transformers-harmony"][0]
+    assert pipe.prompt_token_ids == template_ids
+    assert harmony.prompt_token_ids == harmony_ids
+    assert pipe.output_token_ids and len(pipe.output_token_ids) <= MAX_TOKENS
+    assert pipe.output_token_ids == harmony.output_token_ids
+    assert pipe.text == harmony.text
+
+
+def test_different_renders_give_different_outputs(answers):
+    template_ids, harmony_ids = renders(DIFFERENT)
+    assert template_ids != harmony_ids
+    pipe, harmony = answers["transformers-pipeline"][1], answers["transformers-harmony"][1]
+    assert pipe.prompt_token_ids == template_ids  # what the pipeline really fed the model, verified in the backend
+    assert harmony.prompt_token_ids == harmony_ids
+    assert pipe.output_token_ids != harmony.output_token_ids
+
+
+def test_batch_matches_single_calls(backends, answers):
+    for kind, backend in backends.items():
+        single = run(backend.complete(DIFFERENT))
+        assert single.prompt_token_ids == answers[kind][1].prompt_token_ids
+        assert single.output_token_ids == answers[kind][1].output_token_ids, kind
+
+
+def test_finish_reason_and_usage_follow_the_tokens(answers):
+    for completions in answers.values():
+        for completion in completions:
+            ids = completion.output_token_ids
+            assert completion.usage.completion_tokens == len(ids)
+            assert completion.usage.prompt_tokens == len(completion.prompt_token_ids)
+            expected = "length" if ids[-1] not in (200002, 200012, 199999) else completion.finish_reason
+            assert completion.finish_reason == expected
+
+
+def test_effort_from_backend_config_reaches_the_prompt(assets):
+    backend = create_backend(BackendConfig(name="h", kind="transformers-harmony", reasoning_effort="high",
+                                           sampling={"max_tokens": 4}))
+    completion = run(backend.complete(SAME))
+    text = get_renderer("harmony").render(SAME, date=datetime.date.today().isoformat())
+    assert completion.prompt_token_ids != text
+    from harness.assets import harmony_encoding
+
+    assert "Reasoning: high" in harmony_encoding().decode(completion.prompt_token_ids)
+
+
+def test_seeded_sampling_is_reproducible_and_seed_matters(assets):
+    def sample(seed):
+        backend = create_backend(BackendConfig(name="s", kind="transformers-harmony",
+                                               sampling={"max_tokens": 8, "temperature": 1.0, "seed": seed}))
+        return run(backend.complete(SAME)).output_token_ids
+
+    assert sample(1) == sample(1)
+    assert sample(1) != sample(2)
+
+
+def test_generation_leaves_the_event_loop_free(backends):
+    async def scenario():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await backends["transformers-harmony"].complete(DIFFERENT)
+        task.cancel()
+        return ticks
+
+    assert run(scenario()) >= 3
+
+
+def test_fingerprint_names_what_changes_the_answer(backends, assets):
+    for kind, backend in backends.items():
+        fingerprint = backend.fingerprint()
+        assert fingerprint["kind"] == kind
+        assert fingerprint["template_sha256"] == assets.template_sha256
+        assert fingerprint["harmony_version"]
+        assert fingerprint["sampling"] == {"max_tokens": MAX_TOKENS}
+
+
+def test_output_split_by_tokens(encoding, assets):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(assets.tokenizer_dir)
+    answer = encoding.encode("<|channel|>analysis<|message|>Selling pills: spam.<|end|><|start|>assistant"
+                             "<|channel|>final<|message|>{\"violation\": 1}<|return|>", allowed_special="all")
+    completion = completion_from_output([1, 2, 3], answer, tokenizer)
+    assert completion.text == '{"violation": 1}'
+    assert completion.reasoning == "Selling pills: spam."
+    assert completion.reasoning_field == "channel"
+    assert completion.finish_reason == "stop"
+    assert completion.usage.reasoning_tokens == len(encoding.encode("Selling pills: spam."))
+
+    call = encoding.encode("<|channel|>commentary to=functions.lookup <|constrain|>json<|message|>{\"q\": \"x\"}"
+                           "<|call|>", allowed_special="all")
+    completion = completion_from_output([1], call, tokenizer)
+    assert completion.tool_calls == [{"name": "lookup", "arguments": '{"q": "x"}'}]
+    assert completion.finish_reason == "tool_calls"
+    assert completion.text == ""
+
+    truncated = encoding.encode("<|channel|>analysis<|message|>Thinking about", allowed_special="all")
+    completion = completion_from_output([1], truncated, tokenizer)
+    assert (completion.text, completion.finish_reason, completion.reasoning) == ("", "length", "Thinking about")
