@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     capture.add_argument("--no-capture", dest="capture", action="store_false")
     parser.add_argument("--date", default=None, help="date pinned for the render diffs (YYYY-MM-DD, default today)")
     parser.add_argument("--max-tokens", type=int, default=None, help="output budget for the offline profile")
+    parser.add_argument("--online", action="store_true", help="allow fetching a scenario's HF dataset")
     parser.add_argument("--no-report", action="store_true", help="skip report.md / report.html / summary.json")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                              backends=[b.strip() for b in args.backends.split(",")] if args.backends else None,
                              repeats=args.repeats, limit=args.limit, config=args.config, profile=profile,
                              capture=args.capture, date=args.date, progress=not args.no_progress and not args.json,
-                             max_tokens=args.max_tokens)
+                             max_tokens=args.max_tokens, online=args.online)
     result = run_compare(options)
     if not args.no_report:
         from harness.report import write_reports

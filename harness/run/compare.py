@@ -44,6 +44,7 @@ class CompareOptions:
     renderers: tuple[str, ...] = DEFAULT_RENDERERS
     progress: bool = True
     max_tokens: int | None = None
+    online: bool = False  # allow a scenario's HF dataset to be fetched
 
 
 @dataclass
@@ -63,7 +64,7 @@ def run_compare(options: CompareOptions) -> CompareResult:
 
     if options.repeats < 1:
         raise HarnessError("--repeats must be at least 1")
-    scenario = load_scenario(options.scenario, limit=options.limit)
+    scenario = load_scenario(options.scenario, limit=options.limit, online=options.online)
     requests = list(scenario.requests())
     if not requests:
         raise HarnessError(f"scenario {scenario.name} has no cases")
