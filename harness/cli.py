@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "harness.commands.scenario_cmd",
     "harness.commands.serve_cmd",
     "harness.commands.compare_cmd",
+    "harness.commands.stats_cmd",
 ]
 
 
