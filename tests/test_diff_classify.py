@@ -4,6 +4,7 @@ text variants of real renders re-encoded with the real vocab)."""
 from __future__ import annotations
 
 import re
+
 import pytest
 
 from harness.diff import RENDER_CLASSES, diff_tokens, render_diff

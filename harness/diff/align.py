@@ -9,6 +9,8 @@ sequences with a handful of scattered edits align in a few milliseconds.
 from __future__ import annotations
 
 import difflib
+import sys
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,8 +53,10 @@ class Alignment:
 
 
 def as_text(ids: Sequence[int]) -> str:
-    """One character per token id, so C-speed string operations compare token runs (surrogates skipped)."""
-    return "".join([chr(i) if i < 0xD800 else chr(i + 0x800) for i in ids])
+    """One character per token id, so C-speed string operations compare token runs. Ids are packed as UTF-32
+    code units in C; `surrogatepass` keeps ids in the surrogate range as (lone) characters."""
+    return array("I", ids).tobytes().decode("utf-32-le" if sys.byteorder == "little" else "utf-32-be",
+                                            "surrogatepass")
 
 
 def common_prefix_len(a: str, b: str) -> int:
