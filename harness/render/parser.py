@@ -108,10 +108,6 @@ def _marks(ids: list) -> list[int]:
     return [i for i, t in enumerate(ids) if type(t) is not int or not 0 <= t < FIRST_SPECIAL_ID]
 
 
-def _valid(token: object) -> bool:
-    return type(token) is int and 0 <= token < VOCAB_SIZE
-
-
 _INVALID, _EOF = -1, -2  # mark kinds besides real special ids: an out-of-vocab id, the end of the input
 _HEADER_STOPS = frozenset({MESSAGE, END, RETURN, CALL, START, _INVALID, _EOF})
 _BODY_STOPS = frozenset({END, RETURN, CALL, START, _INVALID, _EOF})
@@ -121,9 +117,11 @@ class _Parser:
     def __init__(self, ids: list, encoding):
         # One pass: positions of every special or out-of-vocab id; all later scans walk only this short list.
         marks = _marks(ids)
-        if any(type(ids[i]) is not int for i in marks):  # numpy integers and the like
+        tokens = [ids[i] for i in marks]
+        if any(type(t) is not int for t in tokens):  # numpy integers and the like
             ids = [_coerce(t) for t in ids]
             marks = _marks(ids)
+            tokens = [ids[i] for i in marks]
         self.ids = ids
         self.n = len(ids)
         self.encoding = encoding
@@ -131,7 +129,7 @@ class _Parser:
         self.marks = marks
         # Parallel to marks, plus a sentinel at the end, so scans need no bounds checks.
         self.mpos = marks + [self.n]
-        self.mtok = [ids[i] if _valid(ids[i]) else _INVALID for i in marks] + [_EOF]
+        self.mtok = [t if type(t) is int and 0 <= t < VOCAB_SIZE else _INVALID for t in tokens] + [_EOF]
         self.messages: list[ParsedMessage] = []
         self.unparsed: list[tuple[int, int]] = []
 
