@@ -2,7 +2,8 @@
 
 Causes and whether the orchestrator may retry:
 - 429 -> "rate-limit", retryable, `retry_after` from the Retry-After header (seconds or an HTTP date);
-- 408, 5xx -> "server-error", retryable (Retry-After honoured when a 503 sends one);
+- 408, 5xx -> "server-error", retryable (Retry-After honoured when a 503 sends one), except that a 5xx whose body
+  is an HTML page (a proxy or load balancer answering instead of the API) -> "malformed-response", retryable;
 - other 4xx -> "client-error", not retryable (the same request would fail the same way);
 - timeouts -> "timeout", connection failures -> "connection", both retryable;
 - a 2xx body that is not the expected JSON (an HTML page from a gateway, a truncated body) -> "malformed-response",
@@ -45,6 +46,9 @@ def from_status(status: int, body: str | None, headers: Mapping[str, str] | None
     if status == 429:
         return BackendError("rate-limit", f"{where}: HTTP 429 rate limited{detail}", retryable=True,
                             retry_after=retry_after, status=status)
+    if status >= 500 and _is_html(body, headers):
+        return BackendError("malformed-response", f"{where}: HTTP {status} with an HTML page instead of JSON{detail}",
+                            retryable=True, retry_after=retry_after, status=status)
     if status >= 500 or status == 408:
         return BackendError("server-error", f"{where}: HTTP {status}{detail}", retryable=True,
                             retry_after=retry_after, status=status)
@@ -73,6 +77,11 @@ def parse_json_object(text: str, where: str, status: int | None = None) -> dict[
     if not isinstance(data, dict):
         raise malformed(where, text, status)
     return data
+
+
+def _is_html(body: str | None, headers: Mapping[str, str] | None) -> bool:
+    content_type = (headers or {}).get("content-type", "")
+    return "html" in content_type or (body or "").lstrip()[:1] == "<"
 
 
 def _short(body: str | None) -> str:
