@@ -5,6 +5,12 @@ Header grammar seen in the wild (both orders occur):
     {content}<|end|> | <|return|> | <|call|>
 The parser works on token indices: it scans for special ids with one pass, then decodes only header and content
 spans, so every span is exact and a 32k-token sequence parses in a few milliseconds.
+
+Every token lands in exactly one message or one unparsed span (stray tokens between messages, out-of-vocab ids).
+Anomalies a message can carry: special-in-role, channel-in-role, unknown-role, missing-role, empty-channel,
+special-in-recipient, multiple-recipients, text-after-constrain, header-text, missing-message, missing-end,
+special-in-content. A trailing header without <|message|> (`<|start|>assistant`, the generation prompt) is a
+message with empty content and no anomaly.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from harness.assets import FIRST_SPECIAL_ID, VOCAB_SIZE, special_token_names
+from harness.assets import FIRST_SPECIAL_ID, VOCAB_SIZE, harmony_encoding, special_token_names
 
 STARTOFTEXT, ENDOFTEXT, RETURN, CONSTRAIN = 199998, 199999, 200002, 200003
 CHANNEL, START, END, MESSAGE, CALL = 200005, 200006, 200007, 200008, 200012
@@ -70,16 +76,12 @@ class ParseResult:
 
 def parse_text(text: str) -> ParseResult:
     """Encode Harmony text (special tokens allowed) and parse it."""
-    from harness.assets import harmony_encoding
-
     return parse_tokens(harmony_encoding().encode(text, allowed_special="all"))
 
 
 def parse_tokens(ids: Sequence[int], *, completion: bool | None = None) -> ParseResult:
     """Messages and unparsed spans of `ids`. `completion=None` auto-detects a model completion (no leading
     <|start|>, a header before the first <|message|>), whose first message is the assistant's."""
-    from harness.assets import harmony_encoding
-
     encoding = harmony_encoding()  # a missing vocab is a setup error (HarnessError), not a parse problem
     ids = list(ids)
     # Parsing allocates thousands of small acyclic objects; cyclic GC passes over them would double the time.
