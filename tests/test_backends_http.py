@@ -13,6 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import ROOT, free_port
 
 from harness.backends.base import BackendConfig, BackendContext, create_backend
 from harness.backends.hf_inference import is_hf_host
@@ -20,8 +21,6 @@ from harness.records import BackendError
 from harness.request import ChatRequest
 from harness.servers._http import secret_fingerprint
 from harness.servers.launch import start
-
-from conftest import ROOT, free_port
 
 REQUEST = ChatRequest.from_body({"messages": [{"role": "system", "content": "Policy: spam is 1"},
                                               {"role": "user", "content": "buy pills now"}],
@@ -49,7 +48,7 @@ class Scripted:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 -- http.server's naming
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 owner.seen.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                    "body": json.loads(body or b"null")})
@@ -218,8 +217,8 @@ def run_child(config: BackendConfig, tmp_path, env: dict[str, str]) -> dict:
     (home / "token").write_text(PLANTED_HF_TOKEN)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     full_env.update(HF_HOME=str(home), **env)
-    done = subprocess.run([sys.executable, "-c", CHILD, config.model_dump_json()], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", CHILD, config.model_dump_json()], check=False, cwd=ROOT,
+                          env=full_env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
