@@ -52,8 +52,12 @@ BODY_TEXT_LIMIT = 8 << 20  # bodies larger than this are recorded by hash and si
 
 def redact_text(text: str) -> str:
     """Replace hf_/sk-/gsk_ style tokens and credential-named JSON string members; keeps JSON valid."""
-    text = JSON_SECRET_RE.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
-    return TOKEN_RE.sub(REDACTED, text)
+    # cheap substring checks first: most text holds neither, and this runs on every header and body
+    if '"' in text and any(key in text.lower() for key in SECRET_JSON_KEYS):
+        text = JSON_SECRET_RE.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    if "hf_" in text or "sk-" in text or "gsk_" in text:
+        text = TOKEN_RE.sub(REDACTED, text)
+    return text
 
 
 def redact_url(url: str) -> str:

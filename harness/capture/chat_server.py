@@ -51,7 +51,7 @@ class ChatServer:
         class Handler(_Handler):
             server_owner = owner
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = _Server(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         if self.tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -80,8 +80,14 @@ class ChatServer:
             self.received.append(item)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # bursts of concurrent connects must not overflow the listen backlog
+    daemon_threads = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
     server_owner: ChatServer
 
     def log_message(self, format, *args) -> None:  # quiet
