@@ -1,0 +1,278 @@
+"""report.md: ready to paste into a GitHub issue. Verdicts and the key table first, evidence after, long evidence
+folded into <details> blocks. A view of the summary dict; it computes nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from harness.report._fmt import DASH, DASH_NOTE, interval, num, pct, pvalue, seconds
+
+VERDICT_MARK = {"equivalent": "✅ equivalent", "different": "❌ different", "inconclusive": "⚠️ inconclusive"}
+
+
+def esc(text: Any) -> str:
+    """Free text (model output, notes) shown as text on GitHub and in the HTML view, never as markup."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def cell(value: Any) -> str:
+    text = DASH if value is None or value == "" else str(value)
+    if "`" not in text:  # code spans are escaped by the renderer itself
+        text = esc(text)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def fence(text: str, lang: str = "") -> list[str]:
+    """A code block whose fence is longer than any backtick run inside it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    marks = "`" * max(3, longest + 1)
+    return [f"{marks}{lang}", text, marks]
+
+
+def details(summary: str, body: list[str]) -> list[str]:
+    return ["<details>", f"<summary>{summary}</summary>", "", *body, "", "</details>", ""]
+
+
+def verdict_line(v: dict[str, Any]) -> str:
+    text = (f"**{v['a']} vs {v['b']}: {VERDICT_MARK.get(v['verdict'], v['verdict'])}**: agreement "
+            f"{pct(v['agreement'])} (95% CI {interval(v['agreement_ci_exact'])}) over {num(v['n'])} matched answers")
+    if v["verdict"] == "inconclusive" and v.get("cases_needed"):
+        text += f"; about {v['cases_needed']} cases would decide"
+    return text
+
+
+def render_markdown(s: dict[str, Any]) -> str:
+    scenario = s.get("scenario") or {}
+    names = ", ".join(s["backends"]) or DASH
+    out = [f"# Backend equivalence: `{scenario.get('name', DASH)}` on {names}", ""]
+    out += _verdicts(s)
+    out += _environment(s)
+    out += _classes(s)
+    out += _divergent(s)
+    out += _latency(s)
+    out += _leaks(s)
+    out += _notes_and_files(s)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _verdicts(s: dict[str, Any]) -> list[str]:
+    out = ["## Verdict", ""]
+    if not s["verdicts"]:
+        out += ["No backend pair to compare (fewer than two backends with labels).", ""]
+    for v in s["verdicts"]:
+        out += [f"- {verdict_line(v)}"]
+    out += ["", "### Key statistics", ""]
+    rows = []
+    for v in s["verdicts"]:
+        rows.append([f"{v['a']} vs {v['b']}", num(v["n"]), pct(v["agreement"]), interval(v["agreement_ci_exact"]),
+                     num(v["kappa"]), interval(v["kappa_ci"], as_pct=False), pvalue(v["mcnemar_p"]),
+                     f"{pct(v['flip_rate_a'])} / {pct(v['flip_rate_b'])}",
+                     f"{pct(v['excess'])} ({interval(v['excess_ci'])})", pct(v["margin"], 0),
+                     v["verdict"] + (f" (~{v['cases_needed']} cases)" if v.get("cases_needed") else "")])
+    out += table(["pair", "n", "agreement", "95% CI (exact)", "kappa", "kappa 95% CI", "McNemar p",
+                  "flip rate a / b", "excess over noise (95% CI)", "margin", "verdict"], rows)
+    stats = s.get("stats") or {}
+    noise = stats.get("noise") or []
+    if noise:
+        out += ["Noise floor (each backend against itself across repeats):", ""]
+        out += table(["backend", "repeat pairs", "flips", "flip rate", "95% CI (exact)"],
+                     [[n["backend"], n["n"], n["flips"], pct(n["flip_rate"]), interval(n["flip_ci_exact"])]
+                      for n in noise])
+    else:
+        out += ["No backend has two repeats of a case: no noise floor (the excess is the raw disagreement).", ""]
+    failures = stats.get("parse_failures") or []
+    if failures:
+        out += table(["backend", "answers", "parse failures", "rate", "95% CI (exact)"],
+                     [[f["backend"], f["n"], f["failures"], pct(f["rate"]), interval(f["ci_exact"])]
+                      for f in failures])
+    notes = [f"{v['a']} vs {v['b']}: {note}" for v in s["verdicts"] for note in v["notes"]]
+    notes += stats.get("notes") or []
+    out += [f"- {esc(n)}" for n in notes] + ([""] if notes else [])
+    out += [(f"_Verdict: `equivalent` when the upper bound of the excess disagreement over the noise floor is below "
+            f"the margin, `different` when its lower bound is above zero, else `inconclusive`. {DASH_NOTE}_"), ""]
+    return out
+
+
+def _environment(s: dict[str, Any]) -> list[str]:
+    run, scenario, env = s["run"], s.get("scenario") or {}, s.get("environment") or {}
+    out = ["## Environment", ""]
+    out += [(f"- scenario `{scenario.get('name', DASH)}` ({num(scenario.get('cases'))} cases, fingerprint "
+            f"`{str(scenario.get('fingerprint') or DASH)[:16]}`), {num(run.get('repeats'))} repeats, "
+            f"render date {run.get('date') or DASH}"),
+            f"- python {env.get('python') or DASH} on {env.get('platform') or DASH}"]
+    packages = env.get("packages") or {}
+    if packages:
+        out.append("- packages: " + ", ".join(f"{k} {v or DASH}" for k, v in packages.items()))
+    out.append("")
+    rows = []
+    for name, b in s["backends"].items():
+        served = ", ".join(f"{k} x{v}" for k, v in (b.get("served_providers") or {}).items())
+        pinned = b.get("provider_pinned")
+        rows.append([name, b.get("kind"), b.get("model"), b.get("revision"), b.get("source"),
+                     f"`{b['template_sha256'][:12]}`" if b.get("template_sha256") else DASH,
+                     b.get("harmony_version"), b.get("reasoning_effort"), pinned, served or DASH,
+                     json.dumps(b.get("sampling"), sort_keys=True) if b.get("sampling") else DASH])
+    out += table(["backend", "kind", "model", "revision", "source", "template sha256", "harmony", "effort",
+                  "provider pinned", "served by", "sampling"], rows)
+    return out
+
+
+def _counts_table(counts: dict[str, int], what: str) -> list[str]:
+    if not counts:
+        return [f"None found ({what}).", ""]
+    return table(["class", "count"], [[f"`{k}`", v] for k, v in counts.items()])
+
+
+def _classes(s: dict[str, Any]) -> list[str]:
+    classes = s["classes"]
+    out = ["## Discrepancy classes", ""]
+    render = classes["render"]
+    out += ["### Prompt render", ""]
+    if not render.get("available"):
+        out += ["No render evidence (renders.json missing).", ""]
+    else:
+        out += [(f"Each case rendered by {', '.join(render['renderers'])} with date {render.get('date') or DASH}; "
+                "counts are renderer pairs x cases."), ""]
+        out += _counts_table(render["counts"], "all renderers agree token for token")
+        if render["by_pair"]:
+            out += table(["renderer pair", "classes (cases)"],
+                         [[k, ", ".join(f"`{c}` x{n}" for c, n in v.items())] for k, v in render["by_pair"].items()])
+        if render["backend_prompts"]:
+            out += ["Which render the backends that expose prompt ids actually used (`=` exact match, `~` closest):",
+                    ""]
+            out += table(["backend", "renders (cases)"],
+                         [[k, ", ".join(f"{r} x{n}" for r, n in v.items())]
+                          for k, v in render["backend_prompts"].items()])
+        for error in render.get("errors") or []:
+            out.append(f"- render failed for `{error['case_id']}`: {esc(error['error'])}")
+    params = classes["params"]
+    out += ["### Request parameters", ""]
+    if not params.get("available"):
+        out += ["No request bodies to compare (in-process backends send none, and nothing was captured).", ""]
+    else:
+        source = "captured wire payloads" if params["source"] == "capture" else "the bodies the backends recorded"
+        out += [f"From {source}, {params['pairs_compared']} same-case backend pairs compared.", ""]
+        out += _counts_table(params["counts"], "identical parameters")
+        for example in params.get("examples") or []:
+            out.append(f"- `{example['class']}` {example['a']} vs {example['b']} on `{example['case_id']}`: "
+                       f"{esc(example['detail'])}")
+        out.append("")
+    output = classes["output"]
+    out += ["### Output", ""]
+    checked = ", ".join(f"{k} {v}" for k, v in output["completions_checked"].items()) or DASH
+    out += [f"Completions checked: {checked}.", ""]
+    rows = [[backend, f"`{cls}`", entry["count"],
+             "; ".join(f"{e['case_id']}: {e['detail']}" for e in entry["examples"])]
+            for backend, per in output["by_backend"].items() for cls, entry in per.items()]
+    out += table(["backend", "class", "completions", "examples"], rows) if rows else ["None found.", ""]
+    return out
+
+
+def _segments_text(segments: list[dict[str, Any]]) -> str:
+    lines = []
+    for seg in segments:
+        where = f"@{seg['a'][0]}..{seg['a'][1]} / {seg['b'][0]}..{seg['b'][1]} ({seg['op']})"
+        lines.append(where)
+        if seg.get("a_text"):
+            lines.append("- " + json.dumps(seg["a_text"], ensure_ascii=False))
+        if seg.get("b_text"):
+            lines.append("+ " + json.dumps(seg["b_text"], ensure_ascii=False))
+    return "\n".join(lines) or "(no changed segments)"
+
+
+def _divergent(s: dict[str, Any]) -> list[str]:
+    div = s["divergent_cases"]
+    out = ["## Divergent cases", ""]
+    if not div["count"]:
+        out += ["No case where the backends' labels differ on the same repeat.", ""]
+        return out
+    out += [f"{div['count']} case(s) where labels differ across backends: "
+            + ", ".join(f"`{c}`" for c in div["case_ids"][:30]) + (" ..." if div["count"] > 30 else ""), ""]
+    for case in div["shown"]:
+        out += [f"### `{case['case_id']}` (gold {case.get('gold') or DASH})", ""]
+        out += table(["backend", "labels per repeat"],
+                     [[b, ", ".join(lbl or "error" for lbl in labels)] for b, labels in case["labels"].items()])
+        for pair in case["render_pairs"]:
+            state = "identical" if pair["identical"] else ", ".join(f"`{c}`" for c in pair["classes"] or ["other"])
+            out.append(f"- render {pair['a']} vs {pair['b']}: {state}"
+                       + (f" (first divergence at token {pair['first_divergence']})"
+                          if pair.get("first_divergence") is not None else ""))
+        for backend, seen in case["backend_prompts"].items():
+            match = ", ".join(seen.get("matches") or []) or f"none (closest {seen.get('closest')})"
+            out.append(f"- {backend} was fed the render of: {match}")
+        for pair in case["prompt_diffs"]:
+            state = "identical" if pair["identical"] else ", ".join(f"`{c}`" for c in pair["classes"])
+            out.append(f"- prompt ids {pair['a']} vs {pair['b']} (as the backends report them): {state}")
+        out += [f"- note: {esc(n)}" for n in case["notes"]]
+        out.append("")
+        for pair in case["render_pairs"] + case["prompt_diffs"]:
+            if pair.get("segments"):
+                findings = [f"- {esc(f)}" for f in pair.get("findings") or []]
+                out += details(f"token diff {pair['a']} vs {pair['b']}",
+                               findings + ([""] if findings else []) + fence(_segments_text(pair["segments"]), "diff"))
+        for backend, request in case["requests"].items():
+            if "curl" in request:
+                body = fence(request["curl"], "bash")
+            else:
+                body = fence(json.dumps(request["body"], indent=2, ensure_ascii=False), "json")
+            out += details(f"request {backend} sent ({request['source']}, redacted)", body)
+    if div["count"] > len(div["shown"]):
+        out += [f"_{div['count'] - len(div['shown'])} more divergent case(s) not shown; see summary.json._", ""]
+    return out
+
+
+def _latency(s: dict[str, Any]) -> list[str]:
+    out = ["## Latency and tokens", ""]
+    rows = []
+    causes = []
+    for name, b in s["latency"].items():
+        lat, rate = b["latency_s"], b["tokens_per_s"]
+        rows.append([name, b["calls"], b["ok"], b["errors"], b["retries"], lat["n"], seconds(lat["p50"]),
+                     seconds(lat["p95"]), seconds(lat["p99"]), num(b["prompt_tokens"]["median"], 0),
+                     num(b["completion_tokens"]["median"], 0), num(b["reasoning_tokens"]["median"], 0),
+                     num(rate["p50"], 1)])
+        if b["error_causes"]:
+            causes.append(f"- {name} errors: " + ", ".join(f"{k} x{v}" for k, v in b["error_causes"].items()))
+        if b.get("batched"):
+            causes.append(f"- {name} answers in batches: each call's latency is its batch's, so tokens/s "
+                          "is a lower bound")
+    out += table(["backend", "calls", "ok", "errors", "retries", "n", "p50", "p95", "p99", "prompt tok (median)",
+                  "completion tok (median)", "reasoning tok (median)", "tokens/s (p50)"], rows)
+    out += causes + ([""] if causes else [])
+    out += [("_Retries are attempts beyond the first. Token counts come from `usage`, else from the token ids a "
+            "backend returned; `-` where a backend reports neither._"), ""]
+    return out
+
+
+def _leaks(s: dict[str, Any]) -> list[str]:
+    out = ["## Output leaks (`control-token-leak`)", ""]
+    rows = [[name, e["checked"], e["leaking"], pct(e["rate"]),
+             ", ".join(f"{k} x{v}" for k, v in e["where"].items()) or DASH] for name, e in s["leaks"].items()]
+    out += table(["backend", "completions checked", "with a leak", "rate", "where"], rows)
+    for name, e in s["leaks"].items():
+        if e["examples"]:
+            body = []
+            for ex in e["examples"]:
+                body.append(f"- `{ex['case_id']}` repeat {ex['repeat']}, {ex['where']}: {esc(ex['detail'])}")
+                if ex.get("excerpt"):
+                    body += fence(ex["excerpt"])
+            out += details(f"{name}: leak examples", body)
+    return out
+
+
+def _notes_and_files(s: dict[str, Any]) -> list[str]:
+    out = []
+    notes = s["run"].get("notes") or []
+    if notes:
+        out += ["## Notes", ""] + [f"- {esc(n)}" for n in notes] + [""]
+    if s.get("files"):
+        out += ["## Files", ""] + [f"- {k}: `{v}`" for k, v in s["files"].items()] + [""]
+    return out
