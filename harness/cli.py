@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "harness.commands.serve_cmd",
     "harness.commands.compare_cmd",
     "harness.commands.stats_cmd",
+    "harness.commands.check_cmd",
 ]
 
 
