@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "harness.commands.capture_cmd",
     "harness.commands.scenario_cmd",
     "harness.commands.serve_cmd",
+    "harness.commands.report_cmd",
     "harness.commands.compare_cmd",
     "harness.commands.stats_cmd",
     "harness.commands.check_cmd",
