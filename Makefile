@@ -6,7 +6,7 @@ MITM_VENV := .venv-mitm
 BIN := $(VENV)/bin
 RUN ?= reports/compare-offline
 
-.PHONY: setup assets test compare bench lint check clean-venv
+.PHONY: setup assets browser test compare bench lint check clean-venv
 
 setup: $(VENV)/.stamp $(MITM_VENV)/.stamp assets
 
@@ -28,7 +28,13 @@ $(MITM_VENV)/.stamp:
 assets: $(VENV)/.stamp
 	$(BIN)/harness assets --provision
 
-test: setup
+# Headless Chromium for the report screenshot test: installed only when missing and only as root.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "note: /usr/bin/chromium missing; run 'sudo apt-get install -y chromium' (the report screenshot test skips)"; fi
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 compare: setup
