@@ -63,8 +63,8 @@ def normalise_labels(df: pd.DataFrame, *, source: str = "labels") -> pd.DataFram
     duplicated = out.duplicated(["case_id", "backend", "repeat"])
     if duplicated.any():
         row = out[duplicated].iloc[0]
-        raise HarnessError(f"{source}: duplicate row for case_id={row.case_id} backend={row.backend} "
-                           f"repeat={row.repeat}")
+        raise HarnessError(f"{source}: duplicate row for case_id={row['case_id']} backend={row['backend']} "
+                           f"repeat={row['repeat']}")
     gold = out.dropna(subset=["gold"]).groupby("case_id")["gold"].nunique()
     if (gold > 1).any():
         raise HarnessError(f"{source}: case_id={gold[gold > 1].index[0]} has conflicting gold labels")
