@@ -6,6 +6,7 @@ import ast
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -244,8 +245,10 @@ def test_proxy_that_dies_mid_run_is_reported(tmp_path):
     env = session.env()
     assert env["HTTPS_PROXY"] == env["https_proxy"] == session.proxy_url and env["NO_PROXY"] == ""
     assert Path(env["SSL_CERT_FILE"]).read_text().count("BEGIN CERTIFICATE") > 10  # certifi + proxy CA
-    session._proc.kill()  # the mitmdump this test started
-    session._proc.wait(timeout=10)
+    os.kill(session.pid, signal.SIGKILL)  # the mitmdump this test started
+    deadline = time.monotonic() + 10
+    while session.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not session.alive()
     with pytest.raises(ProxyDied, match="died mid-run"):
         session.stop()

@@ -152,6 +152,11 @@ class ProxySession:
         proxy_ca = (self.confdir / "mitmproxy-ca-cert.pem").read_text()
         self.ca_bundle.write_text(Path(certifi.where()).read_text() + "\n# harness capture proxy CA\n" + proxy_ca)
 
+    @property
+    def pid(self) -> int | None:
+        """The mitmdump process id while it runs (for CPU accounting; stop it with `stop()`)."""
+        return self._proc.pid if self._proc is not None else None
+
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
