@@ -47,13 +47,21 @@ def _options(args: argparse.Namespace) -> dict:
     return options
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    import signal
     import threading
 
     from harness.errors import HarnessError
     from harness.servers.launch import start
 
     options = _options(args)
+    # SIGTERM (and SIGINT even where a shell ignored it) stop the server cleanly, children included.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         handle = start(args.kind, port=args.port, **options)
     except TypeError as exc:  # an option the server does not take
