@@ -254,6 +254,23 @@ def test_proxy_that_dies_mid_run_is_reported(tmp_path):
         session.stop()
 
 
+def test_sessions_in_the_same_folder_append_and_get_a_fresh_ca(tmp_path, servers, upstream_cert):
+    import httpx2
+
+    out = tmp_path / "cap"
+    cas = []
+    for round_ in range(2):
+        with ProxySession(out, upstream_ca=upstream_cert[0]) as session:
+            cas.append((out / "mitm" / "mitmproxy-ca-cert.pem").read_text())
+            client = httpx2.Client(**session.httpx_kwargs(), timeout=30)
+            response = client.post(servers["https"].base_url + "/chat/completions",
+                                   headers={"x-harness-case": f"again/{round_}/raw"},
+                                   json={"model": "m", "messages": []})
+            assert response.status_code == 200
+    assert cas[0] != cas[1]
+    assert [f["case"]["repeat"] for f in read_flows(out)] == [0, 1]
+
+
 def test_read_flows_skips_a_torn_last_line(tmp_path):
     path = tmp_path / "flows.jsonl"
     path.write_text(json.dumps({"id": "a"}) + "\n" + json.dumps({"id": "b"}) + "\n" + '{"id": "c", "requ')

@@ -87,6 +87,9 @@ class ProxySession:
         mitmdump = mitmdump_path()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.confdir.mkdir(parents=True, exist_ok=True)
+        # a new CA per session: an earlier session's key is gone, and a stale cert must not pass for ready
+        for stale in self.confdir.glob("mitmproxy-ca*"):
+            stale.unlink()
         self.flows_path.touch()
         for attempt in range(3):  # a free port can be taken between probing and binding: retry on another
             self.port = _free_port()
