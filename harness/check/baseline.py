@@ -34,7 +34,7 @@ def build_baseline(run: RunData) -> dict[str, Any]:
         by_repeat = dict(zip(rows["repeat"], rows["label"]))
         labels.setdefault(case_id, {})[backend] = {
             "r0": by_repeat.get(0), "majority": majority(list(by_repeat.values())),
-            "repeats": [by_repeat.get(r) for r in range(max(by_repeat) + 1)],
+            "repeats": [by_repeat.get(r) for r in range(max(run.repeats or 0, max(by_repeat) + 1))],
         }
     backends = {}
     for backend in run.backend_names:
