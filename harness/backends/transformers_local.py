@@ -46,10 +46,20 @@ class LoadedModel:
     pipeline: Any = None  # the text-generation pipeline over this model, built on first use
 
 
-@functools.lru_cache(maxsize=4)
+# transformers resolves its names lazily, and that is not thread-safe: two backends loading in worker threads at
+# once can see "cannot import name AutoModelForCausalLM". Every transformers import here happens under this lock.
+_IMPORT_LOCK = threading.Lock()
+
+
 def load_model(model_dir: str, tokenizer_dir: str) -> LoadedModel:
     """One loaded model per directory, shared by every local backend in the process."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    with _IMPORT_LOCK:
+        return _load_model(model_dir, tokenizer_dir)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(model_dir: str, tokenizer_dir: str) -> LoadedModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline  # noqa: F401 (resolved under the lock)
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     tokenizer.padding_side = "left"
@@ -183,9 +193,11 @@ class TransformersPipelineBackend(_LocalBackend):
 
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
         import torch
-        from transformers import pipeline
 
         loaded = self.loaded()
+        with _IMPORT_LOCK:
+            from transformers import pipeline
+
         tokenizer = loaded.tokenizer
         effort = effective_effort(self.config, requests[0])
         template_kwargs = {"reasoning_effort": effort} if effort else {}
