@@ -161,6 +161,10 @@ def test_three_backends_fleiss_and_chi_square_match_statsmodels(seed):
     assert result.multi.fleiss_kappa == pytest.approx(fleiss_kappa(table, method="fleiss"))
     low, high = result.multi.fleiss_kappa_ci
     assert low <= result.multi.fleiss_kappa <= high
+    # Complete data: Krippendorff's nominal alpha = 1 - (nm - 1) / (nm) * (1 - Fleiss' kappa).
+    values = n * 3
+    assert result.multi.krippendorff_alpha == pytest.approx(
+        1 - (values - 1) / values * (1 - fleiss_kappa(table, method="fleiss")))
     counts = np.array([[np.sum(ratings[:, r] == c) for c in range(k)] for r in range(3)])
     counts = counts[:, counts.sum(0) > 0]
     chi2, p, dof, _ = chi2_contingency(counts, correction=False)
@@ -171,6 +175,17 @@ def test_three_backends_fleiss_and_chi_square_match_statsmodels(seed):
 
 
 # --- degenerate inputs: defined output, notes, strict JSON ----------------------------------------------------
+
+def test_krippendorff_alpha_uses_partial_keys():
+    # Krippendorff's reliability-data example (nominal, 4 coders x 12 units, missing values): alpha = 0.743.
+    data = ["1 2 3 3 2 1 4 1 2 . . .", "1 2 3 3 2 2 4 1 2 5 . 3", ". 3 3 3 2 3 4 2 2 5 1 .",
+            "1 2 3 3 2 4 4 1 2 5 1 ."]
+    rows = [{"case_id": f"u{u}", "backend": f"coder{c}", "label": value}
+            for c, line in enumerate(data) for u, value in enumerate(line.split()) if value != "."]
+    multi = compute_stats(pd.DataFrame(rows), **FAST).multi
+    assert multi.krippendorff_alpha == pytest.approx(0.743, abs=5e-4)
+    assert multi.krippendorff_n == 11  # unit 12 has a single value: not pairable
+
 
 def test_all_agree_single_label():
     result = compute_stats(paired(["spam"] * 10, ["spam"] * 10), **FAST)

@@ -5,6 +5,7 @@ N cases from U distinct rows is a multinomial over U, which is exact and much ch
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 CHUNK_CELLS = 4_000_000  # resamples x rows per chunk: bounds memory (~32 MB per int64 array)
 
@@ -35,16 +36,19 @@ def resampled_sums(features: np.ndarray, n_boot: int, rng: np.random.Generator) 
 
 def _distinct_rows(features: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Distinct rows of a matrix of non-negative integer counts and how often each occurs (None if not counts).
-    Rows are packed into one int64 key each (mixed radix): a 1-D unique is far faster than unique(axis=0)."""
+    Columns are folded into one dense row id, re-densified after each column so it never overflows; a hash
+    factorize per column is far faster than np.unique(axis=0)."""
     values = np.asarray(features)
     if values.min() < 0 or not np.array_equal(values, np.round(values)):
         return None, None
     ints = values.astype(np.int64)
-    radix = ints.max(0) + 1
-    if np.sum(np.log2(radix.astype(float))) >= 62:
-        return None, None
-    place = np.concatenate([[1], np.cumprod(radix[:-1])]).astype(np.int64)
-    _, first, multiplicity = np.unique(ints @ place, return_index=True, return_counts=True)
+    row_id = np.zeros(len(ints), dtype=np.int64)
+    for column in ints.T:
+        radix = int(column.max()) + 1
+        if radix * len(ints) >= 2 ** 62:
+            return None, None
+        row_id = pd.factorize(row_id * radix + column)[0].astype(np.int64)
+    _, first, multiplicity = np.unique(row_id, return_index=True, return_counts=True)
     return ints[first].astype(np.float64), multiplicity
 
 

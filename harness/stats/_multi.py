@@ -1,5 +1,6 @@
 """Three or more backends: Fleiss' kappa (statsmodels) over the keys every backend labelled, with a case
-bootstrap interval computed from per-case sums."""
+bootstrap interval computed from per-case sums; and Krippendorff's alpha (nominal), which also uses keys that
+only some backends labelled."""
 
 from __future__ import annotations
 
@@ -63,3 +64,25 @@ def fleiss(cube: LabelCube, boot_sums: np.ndarray, confidence: float) -> tuple[i
     if table.shape[0] < cube.codes.shape[0] * cube.codes.shape[1]:
         notes.append("keys not labelled by every backend are left out")
     return table.shape[0], kappa, interval, notes
+
+
+def krippendorff_alpha_nominal(cube: LabelCube) -> tuple[int, float | None]:
+    """Nominal alpha from the coincidence matrix: every (case, repeat) with at least two labels is a unit.
+    alpha = 1 - (n - 1) * sum_u (m_u^2 - sum_c n_uc^2) / (m_u - 1) / (n^2 - sum_c n_c^2)."""
+    codes = cube.codes.reshape(-1, cube.codes.shape[2])
+    k = len(cube.labels)
+    counts = np.zeros((codes.shape[0], k), dtype=np.int64)
+    for column in codes.T:
+        present = column >= 0
+        counts[np.flatnonzero(present), column[present]] += 1
+    m = counts.sum(1)
+    counts, m = counts[m >= 2], m[m >= 2]
+    if len(m) == 0:
+        return 0, None
+    n_c = (counts.sum(0)).astype(float)
+    n = n_c.sum()
+    expected = n * n - (n_c ** 2).sum()
+    if expected <= 0:
+        return len(m), None  # one label only: alpha is 0/0
+    observed = ((m.astype(float) ** 2 - (counts.astype(float) ** 2).sum(1)) / (m - 1)).sum()
+    return len(m), finite(1 - (n - 1) * observed / expected)

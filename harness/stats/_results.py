@@ -162,6 +162,8 @@ class MultiRater(_JsonMixin):
     n: int
     fleiss_kappa: float | None
     fleiss_kappa_ci: Interval  # case bootstrap
+    krippendorff_alpha: float | None = None  # nominal; uses partially labelled keys too
+    krippendorff_n: int = 0  # keys with at least two labels
     notes: list[str] = field(default_factory=list)
 
 
