@@ -127,7 +127,7 @@ def _environment(s: dict[str, Any]) -> list[str]:
 
 def _counts_table(counts: dict[str, int], what: str) -> list[str]:
     if not counts:
-        return [f"None found ({what}).", ""]
+        return [f"No class found ({what}).", ""]
     return table(["class", "count"], [[f"`{k}`", v] for k, v in counts.items()])
 
 
@@ -155,8 +155,8 @@ def _classes(s: dict[str, Any]) -> list[str]:
             out.append(f"- render failed for `{error['case_id']}`: {esc(error['error'])}")
     params = classes["params"]
     out += ["### Request parameters", ""]
-    if not params.get("available"):
-        out += ["No request bodies to compare (in-process backends send none, and nothing was captured).", ""]
+    if not params.get("available") or not params.get("pairs_compared"):
+        out += ["No two backends' requests for the same case to compare (nothing captured or recorded).", ""]
     else:
         source = "captured wire payloads" if params["source"] == "capture" else "the bodies the backends recorded"
         out += [f"From {source}, {params['pairs_compared']} same-case backend pairs compared.", ""]
@@ -172,7 +172,7 @@ def _classes(s: dict[str, Any]) -> list[str]:
     rows = [[backend, f"`{cls}`", entry["count"],
              "; ".join(f"{e['case_id']}: {e['detail']}" for e in entry["examples"])]
             for backend, per in output["by_backend"].items() for cls, entry in per.items()]
-    out += table(["backend", "class", "completions", "examples"], rows) if rows else ["None found.", ""]
+    out += table(["backend", "class", "completions", "examples"], rows) if rows else ["No output class found.", ""]
     return out
 
 

@@ -118,7 +118,7 @@ def latency_plot(s: dict[str, Any], latencies: dict[str, list[float]]) -> str:
     if not names:
         _empty(ax, "no successful calls: no latency")
         return _png(fig)
-    ax.boxplot([latencies[n] for n in names], vert=False, tick_labels=names, showfliers=True)
+    ax.boxplot([latencies[n] for n in names], orientation="horizontal", tick_labels=names, showfliers=True)
     for i, name in enumerate(names, start=1):
         lat = s["latency"][name]["latency_s"]
         ax.scatter([lat["p50"]], [i], marker="D", color="#2ca02c", zorder=3, label="p50" if i == 1 else None)
