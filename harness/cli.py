@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "harness.commands.report_cmd",
     "harness.commands.compare_cmd",
     "harness.commands.stats_cmd",
+    "harness.commands.fingerprint_cmd",
     "harness.commands.check_cmd",
 ]
 
