@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import assert_clean_error, run_harness
+
+from harness.cli import main
 from harness.run.store import ResultStore
 
 pytestmark = pytest.mark.slow
@@ -54,9 +56,17 @@ def answered(labels: pd.DataFrame, backend: str) -> pd.Series:
     return (labels["backend"] == backend) & (labels["label"] != "")
 
 
-def check(run: Path, baseline: Path, tmp_path: Path, *extra: str):
+def check(run: Path, baseline: Path, tmp_path: Path, *extra: str, capsys=None):
+    """`harness check` in a subprocess (exit code and stderr exactly as a user sees them), or in-process with
+    capsys (same main(), a few seconds faster per call)."""
     junit = tmp_path / "junit.xml"
-    done = run_harness("check", str(run), "--baseline", str(baseline), "--junit", str(junit), *extra)
+    args = ["check", str(run), "--baseline", str(baseline), "--junit", str(junit), *extra]
+    if capsys is None:
+        done = run_harness(*args)
+    else:
+        code = main(args)
+        captured = capsys.readouterr()
+        done = subprocess.CompletedProcess(args, code, captured.out, captured.err)
     return done, ET.parse(junit).getroot() if junit.exists() else None
 
 
@@ -79,8 +89,8 @@ def test_baseline_of_a_real_run_holds_its_labels_and_classes(real_run, real_base
     assert data["versions"]["packages"]["scipy"] == run_info["environment"]["packages"]["scipy"]
 
 
-def test_a_run_equal_to_its_baseline_passes(real_run, real_baseline, tmp_path):
-    done, junit = check(real_run, real_baseline, tmp_path)
+def test_a_run_equal_to_its_baseline_passes(real_run, real_baseline, tmp_path, capsys):
+    done, junit = check(real_run, real_baseline, tmp_path, capsys=capsys)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no drift" in done.stdout
     suite = junit.find("testsuite")
@@ -140,7 +150,7 @@ def test_flips_within_the_noise_floor_pass(real_run, tmp_path):
     assert labels_check["details"]["noise_floor"] > 0
 
 
-def test_a_new_render_class_fails(real_run, real_baseline, tmp_path):
+def test_a_new_render_class_fails(real_run, real_baseline, tmp_path, capsys):
     run = copy_run(real_run, tmp_path / "render")
     renders = json.loads((run / "renders.json").read_text())
     pair = renders["cases"][0]["pairs"][0]
@@ -148,23 +158,23 @@ def test_a_new_render_class_fails(real_run, real_baseline, tmp_path):
     new_class = next(c for c in ("message-dropped", "date-line", "other") if c not in known)
     pair["classes"] = sorted(known | {new_class})
     (run / "renders.json").write_text(json.dumps(renders))
-    done, junit = check(run, real_baseline, tmp_path)
+    done, junit = check(run, real_baseline, tmp_path, capsys=capsys)
     assert done.returncode == 1, done.stdout + done.stderr
     message = failures(junit)["renderers render-classes"]
     assert new_class in message and f"{pair['a']} vs {pair['b']}" in message
 
 
-def test_a_new_class_in_a_backends_prompt_fails(real_run, real_baseline, tmp_path):
+def test_a_new_class_in_a_backends_prompt_fails(real_run, real_baseline, tmp_path, capsys):
     renders = json.loads((real_run / "renders.json").read_text())
     served = renders["cases"][0]["backend_prompts"]
     if not served:
         pytest.skip("no backend exposed its prompt ids in this run")
-    backend = sorted(served)[0]
+    backend = min(served)
     run = copy_run(real_run, tmp_path / "prompt")
     served[backend]["vs_closest"]["classes"] = sorted(set(served[backend]["vs_closest"]["classes"]) |
                                                       {"special-token-as-text"})
     (run / "renders.json").write_text(json.dumps(renders))
-    done, junit = check(run, real_baseline, tmp_path)
+    done, junit = check(run, real_baseline, tmp_path, capsys=capsys)
     assert done.returncode == 1
     assert "special-token-as-text" in failures(junit)[f"{backend} render-classes"]
 
@@ -179,14 +189,15 @@ def with_provider(src: Path, dst: Path, provider: str) -> Path:
     return run
 
 
-def test_a_changed_serving_provider_fails(real_run, tmp_path):
+def test_a_changed_serving_provider_fails(real_run, tmp_path, capsys):
     base_run = with_provider(real_run, tmp_path / "groq", "groq")
     baseline = tmp_path / "groq.json"
-    assert run_harness("baseline", "save", str(base_run), "--to", str(baseline)).returncode == 0
+    assert main(["baseline", "save", str(base_run), "--to", str(baseline)]) == 0
     assert json.loads(baseline.read_text())["backends"]["local-harmony"]["providers"] == ["groq"]
-    done, _ = check(with_provider(real_run, tmp_path / "groq-again", "groq"), baseline, tmp_path)
+    done, _ = check(with_provider(real_run, tmp_path / "groq-again", "groq"), baseline, tmp_path, capsys=capsys)
     assert done.returncode == 0, done.stdout + done.stderr
-    done, junit = check(with_provider(real_run, tmp_path / "together", "together"), baseline, tmp_path)
+    done, junit = check(with_provider(real_run, tmp_path / "together", "together"), baseline, tmp_path,
+                        capsys=capsys)
     assert done.returncode == 1
     message = failures(junit)["local-harmony provider"]
     assert "together" in message and "groq" in message
