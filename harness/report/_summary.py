@@ -159,7 +159,13 @@ def _bodies_by_key(folder: RunFolder) -> tuple[str, dict[tuple[str, int], dict[s
                 bodies[(str(case["case_id"]), case["repeat"])][case["backend"]] = flow
         if bodies:
             return "capture", bodies
+    configs = folder.run.get("backends") or {}
+    # in-process backends record generate() arguments, not a wire payload: nothing to compare parameters on
+    in_process = {name for name, info in configs.items()
+                  if str((info.get("config") or {}).get("kind", "")).startswith("transformers-")}
     for record in folder.records:
+        if record.backend in in_process:
+            continue
         if record.completion is not None and record.completion.sent_body:
             bodies[(record.case_id, record.repeat)][record.backend] = record.completion.sent_body
     return ("sent_body" if bodies else "none"), bodies

@@ -82,7 +82,7 @@ def run_compare(options: CompareOptions) -> CompareResult:
         else:
             from harness.config import load_config
 
-            configs = load_config(options.config or Path("harness.toml")).backends
+            configs = load_config(options.config or Path("harness.toml"))
         configs = select_backends(configs, options.backends)
 
         context = BackendContext(run_dir=str(run_dir))
@@ -137,15 +137,20 @@ def _execute(backends, store, labeler, items, show_progress: bool) -> RunSummary
         def render(self, task) -> Text:
             return Text(f"{task.speed:.1f}/s" if task.speed else "-/s", style="progress.data.speed")
 
+    # `options.backoff_base_s` (any backend) shortens the retry backoff, e.g. for a local server in tests
+    backoff = min((float(b.config.options["backoff_base_s"]) for b in backends.values()
+                   if "backoff_base_s" in b.config.options), default=Orchestrator.backoff_base_s)
+
     async def go() -> RunSummary:
         try:
             if not show_progress:
-                return await Orchestrator(backends=backends, store=store, labeler=labeler).run(items)
+                return await Orchestrator(backends=backends, store=store, labeler=labeler,
+                                          backoff_base_s=backoff).run(items)
             columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
                        RateColumn(), TimeRemainingColumn())
             with Progress(*columns, transient=False) as progress:
                 return await Orchestrator(backends=backends, store=store, labeler=labeler,
-                                          progress=progress).run(items)
+                                          backoff_base_s=backoff, progress=progress).run(items)
         finally:
             for backend in backends.values():
                 with contextlib.suppress(Exception):
@@ -174,8 +179,13 @@ def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_
 
     from harness.stats import compute_stats
 
-    stats = compute_stats(labels.dropna(subset=["label"]))
-    (run_dir / "stats.json").write_text(json.dumps(stats.to_json(), indent=2, allow_nan=False) + "\n")
+    answered = labels.dropna(subset=["label"])
+    if answered.empty:  # every call failed: keep the run's evidence, say why there are no statistics
+        stats_json = {"pairs": [], "noise": [], "notes": ["no labels: every call failed (see records.csv)"]}
+        notes.append("every call failed: no agreement statistics")
+    else:
+        stats_json = compute_stats(answered).to_json()
+    (run_dir / "stats.json").write_text(json.dumps(stats_json, indent=2, allow_nan=False) + "\n")
     files["stats"] = str(run_dir / "stats.json")
 
     run_info = {
