@@ -45,8 +45,9 @@ compare: setup
 bench: setup
 	$(BIN)/python -m bench
 
+# The drift gate on the run `make compare` wrote: exit 1 on drift. BASELINE=... picks another baseline.
 check: setup
-	$(BIN)/harness check $(RUN) --baseline reports/baselines/spam-offline.json
+	$(BIN)/harness check $(RUN) --baseline $(or $(BASELINE),reports/baselines/spam-offline.json) --junit $(RUN)/junit.xml
 
 lint: $(VENV)/.stamp
 	$(BIN)/ruff check harness tests bench
