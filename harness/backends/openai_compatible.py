@@ -142,6 +142,7 @@ class OpenAICompatibleBackend:
         if self.return_token_ids:
             self._extra_body.setdefault("return_token_ids", True)
         self._client = None
+        import openai  # noqa: F401  -- here, not in the first request: its ~1 s import would eat that request's timeout
 
     @property
     def name(self) -> str:
