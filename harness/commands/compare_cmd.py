@@ -27,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip report.md / report.html / summary.json")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    sweep = parser.add_argument_group("latency sweep (instead of a comparison: one backend, synthetic prompts)")
+    sweep.add_argument("--latency-sweep", action="store_true",
+                       help="time synthetic prompts by input size and output budget through ONE backend")
+    sweep.add_argument("--input-lengths", default="128,512,2048", help="prompt sizes in tokens (default 128,512,2048)")
+    sweep.add_argument("--output-lengths", default="16,64", help="max_tokens budgets (default 16,64)")
+    sweep.add_argument("--sweep-repeats", type=int, default=3, help="timed requests per cell (default 3)")
     parser.set_defaults(func=run)
 
 
@@ -35,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.run.profiles import resolve_profile
 
     profile = resolve_profile(args.profile, args.config)
+    if args.latency_sweep:
+        return run_latency_sweep(args, profile)
     scenario_stem = Path(args.scenario).stem
     out = Path(args.out) if args.out else Path("reports") / f"{scenario_stem}-{profile}"
     options = CompareOptions(scenario=args.scenario, out=out,
@@ -51,6 +59,29 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary_dict(result), indent=2, default=str))
         return 0
     print_summary(result)
+    return 0
+
+
+def run_latency_sweep(args: argparse.Namespace, profile: str) -> int:
+    from harness.errors import HarnessError
+    from harness.run.sweep import SweepOptions, parse_lengths, run_sweep, sweep_table
+
+    names = [b.strip() for b in (args.backends or "").split(",") if b.strip()]
+    if len(names) != 1:
+        raise HarnessError("--latency-sweep needs exactly one backend: --backends NAME")
+    options = SweepOptions(backend=names[0], out=Path(args.out) if args.out else Path("reports") / f"sweep-{names[0]}",
+                           input_lengths=parse_lengths(args.input_lengths, "--input-lengths"),
+                           output_lengths=parse_lengths(args.output_lengths, "--output-lengths"),
+                           repeats=args.sweep_repeats, config=args.config, profile=profile, date=args.date)
+    result = run_sweep(options)
+    if args.json:
+        print(Path(result.files["sweep_json"]).read_text())
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    console.print(sweep_table(result))
+    console.print(f"sweep_json: {result.files['sweep_json']}\nsweep_csv: {result.files['sweep_csv']}")
     return 0
 
 
