@@ -149,3 +149,44 @@ def create_backend(config: BackendConfig, context: BackendContext | None = None)
     except KeyError:
         raise HarnessError(f"unknown backend kind {config.kind!r}; known: {', '.join(sorted(_FACTORIES))}") from None
     return factory(config, context or BackendContext())
+
+
+class RemoteBackend:
+    """The shared shape of HTTP backends: one request per call (the orchestrator bounds concurrency), a client
+    built on first use, and a fingerprint of what changes the answer. Subclasses add `complete`, `_get_client`
+    and their own fingerprint fields in `fingerprint_extra`."""
+
+    def __init__(self, config: BackendConfig, context: BackendContext):
+        self.config = config
+        self.context = context
+        self._client: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def max_batch(self) -> int:
+        return 1
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"kind": self.config.kind, "base_url": self.config.base_url, "model": self.config.model,
+                "revision": self.config.revision, "sampling": self.config.sampling.model_dump(exclude_none=True),
+                "reasoning_effort": self.config.reasoning_effort, **self.fingerprint_extra()}
+
+    def fingerprint_extra(self) -> dict[str, Any]:
+        return {}
+
+    async def complete(self, request: ChatRequest, *, correlation: str | None = None) -> Completion:
+        raise NotImplementedError
+
+    async def complete_batch(self, requests: list[ChatRequest]) -> list[Completion]:
+        import asyncio
+
+        return list(await asyncio.gather(*(self.complete(r) for r in requests)))
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            close = getattr(client, "aclose", None) or client.close  # httpx: aclose; openai and hf clients: close
+            await close()

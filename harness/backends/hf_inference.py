@@ -20,7 +20,6 @@ ContextVar set in the calling task (httpx awaits hooks in that task), so concurr
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
 import os
@@ -28,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.backends import http_errors
-from harness.backends.base import BackendConfig, BackendContext, backend
+from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend
 from harness.backends.openai_compatible import CORRELATION_HEADER, completion_from_body, request_body
 from harness.errors import HarnessError
 from harness.records import BackendError, Completion
@@ -118,7 +117,7 @@ def _client_class():
     return _HarnessInferenceClient
 
 
-class HFInferenceBackend:
+class HFInferenceBackend(RemoteBackend):
     def __init__(self, config: BackendConfig, context: BackendContext):
         if not config.model:
             raise HarnessError(f"backend {config.name!r}: hf-inference needs model (a hub id such as "
@@ -126,26 +125,13 @@ class HFInferenceBackend:
         extra_body = config.options.get("extra_body", {})
         if not isinstance(extra_body, dict):
             raise HarnessError(f"backend {config.name!r}: options.extra_body must be a table")
-        self.config = config
-        self.context = context
+        super().__init__(config, context)
         self.provider = config.provider or "auto"
         self._token = resolve_token(config)
         self._extra_body = dict(extra_body)
-        self._client = None
 
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def max_batch(self) -> int:
-        return 1
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {"kind": self.config.kind, "provider": self.provider, "base_url": self.config.base_url,
-                "model": self.config.model, "revision": self.config.revision,
-                "sampling": self.config.sampling.model_dump(exclude_none=True),
-                "reasoning_effort": self.config.reasoning_effort, "extra_body": self._extra_body}
+    def fingerprint_extra(self) -> dict[str, Any]:
+        return {"provider": self.provider, "extra_body": self._extra_body}
 
     def _get_client(self):
         if self._client is None:
@@ -203,13 +189,6 @@ class HFInferenceBackend:
         sent = json.loads(call["sent"]) if call.get("sent") else None
         return completion_from_body(data, call.get("headers"), where, sent)
 
-    async def complete_batch(self, requests: list[ChatRequest]) -> list[Completion]:
-        return list(await asyncio.gather(*(self.complete(r) for r in requests)))
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
 
 def _safe_text(response) -> str | None:

@@ -17,14 +17,13 @@ request), `raw` the response body, `request_id` the `x-request-id` header, `reas
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from harness.backends import http_errors
-from harness.backends.base import BackendConfig, BackendContext, backend
+from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend
 from harness.errors import HarnessError
 from harness.records import Completion, Usage
 from harness.request import ChatRequest
@@ -123,7 +122,7 @@ def api_key_from_env(config: BackendConfig, default: str | None) -> str | None:
     return value
 
 
-class OpenAICompatibleBackend:
+class OpenAICompatibleBackend(RemoteBackend):
     def __init__(self, config: BackendConfig, context: BackendContext):
         if not config.base_url:
             raise HarnessError(f"backend {config.name!r}: openai-compatible needs base_url (e.g. "
@@ -133,29 +132,17 @@ class OpenAICompatibleBackend:
         extra_body = config.options.get("extra_body", {})
         if not isinstance(extra_body, dict):
             raise HarnessError(f"backend {config.name!r}: options.extra_body must be a table")
-        self.config = config
-        self.context = context
+        super().__init__(config, context)
         self._api_key = api_key_from_env(config, LOCAL_API_KEY)
         self._extra_body = dict(extra_body)
         option = config.options.get("return_token_ids")
         self.return_token_ids = bool(option) if option is not None else config.options.get("server") == "vllm"
         if self.return_token_ids:
             self._extra_body.setdefault("return_token_ids", True)
-        self._client = None
         import openai  # noqa: F401  -- here, not in the first request: its ~1 s import would eat that request's timeout
 
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def max_batch(self) -> int:
-        return 1
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {"kind": self.config.kind, "base_url": self.config.base_url, "model": self.config.model,
-                "revision": self.config.revision, "sampling": self.config.sampling.model_dump(exclude_none=True),
-                "reasoning_effort": self.config.reasoning_effort, "extra_body": self._extra_body}
+    def fingerprint_extra(self) -> dict[str, Any]:
+        return {"extra_body": self._extra_body}
 
     def _get_client(self):
         if self._client is None:
@@ -194,13 +181,6 @@ class OpenAICompatibleBackend:
         data = http_errors.parse_json_object(response.text, where, response.status_code)
         return completion_from_body(data, response.headers, where, sent_body)
 
-    async def complete_batch(self, requests: list[ChatRequest]) -> list[Completion]:
-        return list(await asyncio.gather(*(self.complete(r) for r in requests)))
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
 
 @backend("openai-compatible", "any OpenAI-compatible server (vLLM, transformers serve, Groq) via the openai SDK")

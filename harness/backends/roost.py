@@ -21,13 +21,12 @@ always keeps what came back).
 from __future__ import annotations
 
 import ast
-import asyncio
 import json
 import re
 from typing import Any
 
 from harness.backends import http_errors
-from harness.backends.base import BackendConfig, BackendContext, backend
+from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend
 from harness.backends.openai_compatible import (
     CORRELATION_HEADER,
     REQUEST_ID_HEADERS,
@@ -91,32 +90,20 @@ def completion_from_roost(data: dict[str, Any], headers: Any, where: str, sent_b
                       request_id=header(headers, *REQUEST_ID_HEADERS), sent_body=sent_body, raw=data)
 
 
-class RoostBackend:
+class RoostBackend(RemoteBackend):
     def __init__(self, config: BackendConfig, context: BackendContext):
         if not config.base_url:
             raise HarnessError(f"backend {config.name!r}: roost needs base_url (e.g. http://localhost:8000/v1)")
         system_prompt = config.options.get("system_prompt")
         if system_prompt is not None and not isinstance(system_prompt, str):
             raise HarnessError(f"backend {config.name!r}: options.system_prompt must be a string")
-        self.config = config
-        self.context = context
+        super().__init__(config, context)
         self.unwrap = bool(config.options.get("unwrap_content", True))
         self.url = f"{config.base_url.rstrip('/')}/chat/completions"
         self._api_key = api_key_from_env(config, None)  # the demo server checks nothing; a gateway might
-        self._client = None
 
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def max_batch(self) -> int:
-        return 1
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {"kind": self.config.kind, "base_url": self.config.base_url, "model": self.config.model,
-                "revision": self.config.revision, "sampling": self.config.sampling.model_dump(exclude_none=True),
-                "system_prompt": self.config.options.get("system_prompt"), "unwrap_content": self.unwrap}
+    def fingerprint_extra(self) -> dict[str, Any]:
+        return {"system_prompt": self.config.options.get("system_prompt"), "unwrap_content": self.unwrap}
 
     def _get_client(self):
         if self._client is None:
@@ -149,13 +136,6 @@ class RoostBackend:
         sent_body = json.loads(response.request.content) if response.request.content else None
         return completion_from_roost(data, response.headers, where, sent_body, self.unwrap)
 
-    async def complete_batch(self, requests: list[ChatRequest]) -> list[Completion]:
-        return list(await asyncio.gather(*(self.complete(r) for r in requests)))
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
 
 @backend("roost", "the ROOST gpt-oss-safeguard demo server ({messages, developer_prompt} -> {reasoning, verdict})")
