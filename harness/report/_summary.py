@@ -168,14 +168,14 @@ def _bodies_by_key(folder: RunFolder) -> tuple[str, dict[tuple[str, int], dict[s
             continue
         if record.completion is not None and record.completion.sent_body:
             bodies[(record.case_id, record.repeat)][record.backend] = record.completion.sent_body
-    return ("sent_body" if bodies else "none"), bodies
+    return ("sent_body" if bodies else "unavailable"), bodies
 
 
 def param_classes(folder: RunFolder, backends: list[str]) -> dict[str, Any]:
     try:
         from harness.capture.params import compare_payloads
     except ImportError:  # the params module is optional
-        return {"available": False, "source": "none", "counts": {}, "by_pair": {}, "examples": []}
+        return {"available": False, "source": "unavailable", "counts": {}, "by_pair": {}, "examples": []}
     source, bodies = _bodies_by_key(folder)
     counts: Counter = Counter()
     by_pair: dict[str, Counter] = defaultdict(Counter)
@@ -192,7 +192,7 @@ def param_classes(folder: RunFolder, backends: list[str]) -> dict[str, Any]:
             for finding in findings[: max(0, 10 - len(examples))]:
                 examples.append({"case_id": case_id, "repeat": repeat, "a": a, "b": b, "class": finding.class_id,
                                  "detail": _short(finding.detail)})
-    return {"available": source != "none", "source": source, "pairs_compared": compared,
+    return {"available": source != "unavailable", "source": source, "pairs_compared": compared,
             "counts": dict(sorted(counts.items())), "by_pair": {k: dict(v) for k, v in by_pair.items()},
             "examples": examples}
 
