@@ -3,6 +3,7 @@
 Writes into the run folder:
   results.sqlite   append-only store (resumable)
   records.csv      one row per (case, backend, repeat): response, reasoning, label, usage, latency, error
+  records.parquet  the same table, typed
   labels.csv       case_id,backend,repeat,label,gold  (the input format of `harness stats`)
   renders.json     the scenario's requests rendered by each renderer, their token diff classes, and which render
                    each backend that exposes prompt ids actually used
@@ -164,7 +165,9 @@ def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_
     gold = {case.id: case.gold for case in scenario.cases}
     files = {"store": str(run_dir / "results.sqlite")}
     frame.to_csv(run_dir / "records.csv", index=False)
+    frame.to_parquet(run_dir / "records.parquet", index=False)
     files["records"] = str(run_dir / "records.csv")
+    files["records_parquet"] = str(run_dir / "records.parquet")
     labels = frame[["case_id", "backend", "repeat", "label"]].copy()
     labels["label"] = labels["label"].where(frame["label_ok"].fillna(False).astype(bool), "parse-failure")
     labels.loc[frame["error_cause"].notna(), "label"] = None
