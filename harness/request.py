@@ -54,7 +54,7 @@ class ChatRequest:
     sampling: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_body(cls, body: Any) -> "ChatRequest":
+    def from_body(cls, body: Any) -> ChatRequest:
         if not isinstance(body, dict):
             raise HarnessError("request body must be a JSON object with a `messages` array")
         raw_messages = body.get("messages")

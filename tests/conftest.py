@@ -42,7 +42,7 @@ def run_harness(*args: str, cwd: Path | None = None, env: dict | None = None, ti
     """Run the real `harness` CLI in a subprocess (exit codes and stderr as a user sees them)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, input=input_text)
+                          capture_output=True, text=True, timeout=timeout, input=input_text, check=False)
 
 
 def assert_clean_error(done: subprocess.CompletedProcess, exit_code: int = 2) -> None:

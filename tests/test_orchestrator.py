@@ -10,6 +10,7 @@ import asyncio
 import time
 
 import pytest
+from pydantic import ValidationError
 
 from harness.backends.base import BackendConfig, backend
 from harness.records import BackendError, Completion
@@ -150,5 +151,5 @@ def test_different_backend_fingerprints_give_different_keys(tmp_path):
 
 @pytest.mark.parametrize("bad", [0, 2000])
 def test_backend_config_validates_concurrency(bad):
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         BackendConfig(name="x", kind="scripted", concurrency=bad)

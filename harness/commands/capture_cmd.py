@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError("no command to capture; usage: harness capture --out DIR -- CMD [ARGS...]")
     with ProxySession(args.out, upstream_ca=args.upstream_ca) as proxy:
         try:
-            done = subprocess.run(command, env={**os.environ, **proxy.env()})
+            done = subprocess.run(command, env={**os.environ, **proxy.env()}, check=False)
         except FileNotFoundError:
             raise HarnessError(f"command not found: {command[0]}") from None
         except KeyboardInterrupt:

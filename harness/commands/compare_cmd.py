@@ -96,7 +96,7 @@ def print_summary(result) -> None:
         table.add_column(column)
     for pair in stats.get("pairs", []):
         ci = pair.get("agreement_ci_exact") or [None, None]
-        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"
         table.add_row(pair["a"], pair["b"], str(pair["n"]), fmt(pair.get("agreement")),
                       f"{fmt(ci[0])}-{fmt(ci[1])}", fmt(pair.get("kappa")), str(pair.get("verdict", "-")))
     console.print(table)

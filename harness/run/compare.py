@@ -131,7 +131,14 @@ def run_compare(options: CompareOptions) -> CompareResult:
 
 
 def _execute(backends, store, labeler, items, show_progress: bool) -> RunSummary:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
     from rich.text import Text
 
     class RateColumn(ProgressColumn):

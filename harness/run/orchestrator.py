@@ -118,11 +118,11 @@ class Orchestrator:
                     timeout=config.timeout)
                 self._finish(item, completion, None, time.perf_counter() - began, attempts, started_at)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 error = BackendError("timeout", f"no answer within {config.timeout:g}s", retryable=True)
             except BackendError as exc:
                 error = exc
-            except Exception as exc:  # a backend bug must not end the run: record it as this item's outcome
+            except Exception as exc:  # noqa: BLE001 -- a backend bug must not end the run: it is this item's outcome
                 error = BackendError("internal", f"{type(exc).__name__}: {exc}")
             if not error.retryable or attempts > config.max_retries:
                 self._finish(item, None, error, time.perf_counter() - began, attempts, started_at)
@@ -137,11 +137,11 @@ class Orchestrator:
             results: list[Any] = await asyncio.wait_for(
                 backend.complete_batch([item.request for item in batch]),
                 timeout=backend.config.timeout * len(batch))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             results = [BackendError("timeout", "batch timed out")] * len(batch)
         except BackendError as exc:
             results = [exc] * len(batch)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- as in _run_one
             results = [BackendError("internal", f"{type(exc).__name__}: {exc}")] * len(batch)
         latency = (time.perf_counter() - began) / max(1, len(batch))
         for item, result in zip(batch, results):

@@ -47,7 +47,10 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
             name="transformers-serve", kind="openai-compatible", model=serve.model, base_url=serve.base_url,
             sampling=sampling, concurrency=1, timeout=300, options={"server": "transformers-serve"})
     if "harmony-server" in wanted:
-        reference = stack.enter_context(start("harmony-reference", model=str(assets.model_dir)))
+        # served under the name the backend sends; preload: torch/transformers imported and weights loaded now, in
+        # this thread, not in the server's worker while the local backends import transformers (not thread-safe)
+        reference = stack.enter_context(start("harmony-reference", model=str(assets.model_dir),
+                                              served_model_name=TINY_MODEL_ID, preload=True))
         configs["harmony-server"] = BackendConfig(
             name="harmony-server", kind="openai-compatible", model=TINY_MODEL_ID, base_url=reference.base_url,
             sampling=sampling, concurrency=1, timeout=300, options={"server": "vllm", "return_token_ids": True})

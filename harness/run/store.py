@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from harness.records import Completion, RunRecord, Usage
 
@@ -60,7 +60,7 @@ class ResultStore:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "ResultStore":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
