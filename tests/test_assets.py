@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from harness import assets as assets_module
 from harness.errors import HarnessError
-from tests.conftest import assert_clean_error, run_harness
+from conftest import assert_clean_error, run_harness
 
 
 def test_provisioned_files_carry_the_pinned_hashes(assets):
