@@ -1,0 +1,154 @@
+"""The offline profile end to end, as `make compare` runs it: four backends (two local transformers paths,
+`transformers serve`, the vLLM-shaped harmony-reference server) on the tiny model, capture ON through a real
+mitmdump, report ON. One module-scoped run (slow: about 1-3 minutes on 2 cores), many assertions on its folder.
+And a policy-module scenario through the two local backends."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_harness
+
+CASES = 4
+REPEATS = 2
+BACKENDS = {"local-pipeline", "local-harmony", "transformers-serve", "harmony-server"}
+HTTP_BACKENDS = {"transformers-serve", "harmony-server"}
+FAKE_TOKEN = "hf_offlineTestTokenThatMustNeverLeak0123"
+
+
+@pytest.fixture(scope="module")
+def offline_run(tmp_path_factory):
+    pytest.importorskip("transformers")
+    tmp = tmp_path_factory.mktemp("offline")  # cwd: captures/ lands here, and no harness.toml is picked up
+    done = run_harness("compare", "--profile", "offline", "--limit", str(CASES), "--repeats", str(REPEATS),
+                       "--out", str(tmp / "run"), "--capture", "--no-progress", "--json", cwd=tmp,
+                       env={"HF_TOKEN": FAKE_TOKEN, "OPENAI_API_KEY": FAKE_TOKEN},
+                       timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    return {"tmp": tmp, "run": tmp / "run", "summary": summary, "done": done,
+            "flows": tmp / "captures" / "run" / "flows.jsonl"}
+
+
+def test_every_backend_answered_every_case_and_repeat(offline_run):
+    summary = offline_run["summary"]
+    assert set(summary["backends"]) == BACKENDS
+    assert summary["summary"]["planned"] == len(BACKENDS) * CASES * REPEATS
+    assert summary["summary"]["failed"] == 0, summary["summary"]["failures_by_cause"]
+    records = pd.read_csv(offline_run["run"] / "records.csv")
+    assert records.groupby("backend").size().to_dict() == {b: CASES * REPEATS for b in BACKENDS}
+    assert records["error_cause"].isna().all()
+    assert (records["completion_tokens"] > 0).all()
+
+
+def test_labels_csv_is_the_stats_input_format(offline_run):
+    labels = pd.read_csv(offline_run["run"] / "labels.csv", dtype=str, keep_default_na=False)
+    assert list(labels.columns) == ["case_id", "backend", "repeat", "label", "gold"]
+    assert len(labels) == len(BACKENDS) * CASES * REPEATS
+    assert set(labels["repeat"]) == {str(r) for r in range(REPEATS)}
+    # every answered item has a label; random weights mostly give parse failures, kept as their own outcome
+    assert (labels["label"] != "").all()
+    assert set(labels["label"]) <= {"0", "1", "parse-failure"}
+    assert set(labels["gold"]) <= {"0", "1"}
+    done = run_harness("stats", str(offline_run["run"] / "labels.csv"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["pairs"]) == 6
+
+
+def test_renders_name_the_template_whitespace_difference(offline_run):
+    renders = json.loads((offline_run["run"] / "renders.json").read_text())
+    assert len(renders["cases"]) == CASES
+    # harmony vs hf-template and vllm vs hf-template, in every case; harmony and vllm agree
+    assert renders["class_counts"] == {"content-whitespace": 2 * CASES}
+    for case in renders["cases"]:
+        pair = next(p for p in case["pairs"] if {p["a"], p["b"]} == {"harmony", "hf-template"})
+        assert pair["classes"] == ["content-whitespace"] and not pair["identical"]
+        same = next(p for p in case["pairs"] if {p["a"], p["b"]} == {"harmony", "vllm"})
+        assert same["identical"]
+
+
+def test_backend_prompts_are_fingerprinted_against_the_renderers(offline_run):
+    renders = json.loads((offline_run["run"] / "renders.json").read_text())
+    records = pd.read_csv(offline_run["run"] / "records.csv")
+    for case in renders["cases"]:
+        served = case["backend_prompts"]
+        # every backend here exposes its prompt ids, and each is exactly the renderer it is built on (the run and
+        # the backends both use today's date; a run across midnight would show `date-line` here)
+        assert "vllm" in served["harmony-server"]["matches"], served["harmony-server"]
+        assert served["harmony-server"]["vs_closest"]["identical"]
+        assert set(served["local-harmony"]["matches"]) == {"harmony", "vllm"}, served["local-harmony"]
+        assert served["local-pipeline"]["matches"] == ["hf-template"], served["local-pipeline"]
+        ids = records[(records.case_id == case["case_id"]) & (records.backend == "harmony-server")
+                      & (records.repeat == 0)]["prompt_token_ids"].iloc[0]
+        assert len(json.loads(ids)) == case["token_counts"]["vllm"]
+
+
+def test_flows_link_every_http_call_to_its_case(offline_run):
+    flows = [json.loads(line) for line in offline_run["flows"].read_text().splitlines()]
+    chat = [f for f in flows if f["request"]["path"].endswith("/chat/completions")]
+    records = pd.read_csv(offline_run["run"] / "records.csv")
+    http = records[records.backend.isin(HTTP_BACKENDS)]
+    # one flow per attempt: every answered item once with 200, plus one per retried attempt
+    assert len(chat) == http["attempts"].sum()
+    answered = sorted((f["case"]["case_id"], f["case"]["repeat"], f["case"]["backend"]) for f in chat
+                      if f["response"]["status"] == 200)
+    assert answered == sorted((r.case_id, r.repeat, r.backend) for r in http.itertuples())
+    for flow in chat:
+        names = {name.lower() for name, _ in flow["request"]["headers"]}
+        assert "x-harness-case" not in names  # recorded in `case`, not forwarded upstream
+        assert json.loads(flow["request"]["body"]["text"])["model"]
+
+
+def test_no_secret_in_captures_or_run_files(offline_run):
+    folders = [offline_run["run"], offline_run["flows"].parent]
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if path.is_file() and path.suffix in (".jsonl", ".json", ".csv", ".md", ".html", ".log", ".sqlite"):
+                data = path.read_bytes()
+                assert FAKE_TOKEN.encode() not in data, path
+                assert b"Bearer EMPTY" not in data, path  # even the local placeholder key is redacted
+    text = offline_run["done"].stdout + offline_run["done"].stderr
+    assert FAKE_TOKEN not in text
+
+
+def test_stats_have_every_pair_with_intervals(offline_run):
+    stats = json.loads((offline_run["run"] / "stats.json").read_text())
+    pairs = {frozenset((p["a"], p["b"])): p for p in stats["pairs"]}
+    assert len(pairs) == 6 and set().union(*pairs) == BACKENDS
+    for pair in pairs.values():
+        assert pair["n"] == CASES * REPEATS
+        low, high = pair["agreement_ci_exact"]
+        assert 0 <= low <= pair["agreement"] <= high <= 1
+        assert len(pair["agreement_ci_wilson"]) == 2
+    assert {n["backend"] for n in stats["noise"]} == BACKENDS
+
+
+def test_report_was_written(offline_run):
+    files = offline_run["summary"]["files"]
+    for name in ("report_md", "report_html"):
+        assert name in files and (offline_run["run"] / files[name].rsplit("/", 1)[-1]).stat().st_size > 0
+
+
+def test_policy_module_scenario_labels_come_from_the_module_parse(tmp_path):
+    pytest.importorskip("transformers")
+    from harness.run.compare import CompareOptions, run_compare
+    from harness.scenario import load_scenario
+
+    result = run_compare(CompareOptions(scenario="spam-module", out=tmp_path / "run", profile="offline",
+                                        backends=["local-harmony", "local-pipeline"], repeats=1, limit=3,
+                                        capture=False, progress=False, max_tokens=24))
+    assert result.summary.completed == 6 and result.summary.failed == 0
+    parser = load_scenario("spam-module", limit=3).label_parser()
+    records = pd.read_csv(tmp_path / "run" / "records.csv", keep_default_na=False)
+    labels = pd.read_csv(tmp_path / "run" / "labels.csv", dtype=str, keep_default_na=False)
+    assert len(records) == 6
+    for record, label in zip(records.itertuples(), labels.itertuples()):
+        assert (record.case_id, record.backend) == (label.case_id, label.backend)
+        parsed = parser.parse(record.text)  # the module's parse() on what the model said
+        if parsed.ok:
+            assert label.label == str(parsed.label)
+        else:  # never coerced to a label: a failure is its own outcome
+            assert label.label == "parse-failure" and str(record.label_ok) == "False"
