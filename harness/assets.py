@@ -313,9 +313,12 @@ def verify_tokenizer(tokenizer) -> None:
 
 
 def build_tiny_model(target: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
-    """A 2-layer, hidden-64, 4-expert gpt-oss with random weights: real architecture and vocab, CPU-friendly."""
+    """A 2-layer, hidden-64, 4-expert gpt-oss: real architecture and vocab, CPU-friendly, random init briefly
+    trained to answer in Harmony (harness.tiny_model), with a model card and a version marker."""
     import torch
     from transformers import AutoTokenizer, GenerationConfig, GptOssConfig, GptOssForCausalLM
+
+    from harness import tiny_model
 
     torch.manual_seed(seed)
     config = GptOssConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=64, head_dim=16,
@@ -324,9 +327,12 @@ def build_tiny_model(target: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
                           layer_types=["sliding_attention", "full_attention"],
                           bos_token_id=199998, eos_token_id=[200002, 200012, 199999], pad_token_id=199999)
     model = GptOssForCausalLM(config).eval()
+    report = tiny_model.train_tiny_model(model, tokenizer_dir, seed=seed)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
+    (partial / "README.md").write_text(tiny_model.model_card(report), encoding="utf-8")
+    (partial / tiny_model.MARKER_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
     AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(partial)
     (partial / TEMPLATE_FILENAME).write_text((tokenizer_dir / TEMPLATE_FILENAME).read_text()
                                              if (tokenizer_dir / TEMPLATE_FILENAME).exists()
@@ -350,9 +356,20 @@ def provision() -> Assets:
     if not (tokenizer_dir / "tokenizer.json").exists():
         build_tokenizer(tokenizer_dir, template_path.read_text(encoding="utf-8"))
     model_dir = cache_dir() / "models" / TINY_MODEL_ID
-    if not (model_dir / "config.json").exists():
+    if not _tiny_model_current(model_dir):
         build_tiny_model(model_dir, tokenizer_dir)
     return _offline_assets(template_path, tokenizer_dir, model_dir)
+
+
+def _tiny_model_current(model_dir: Path) -> bool:
+    """Built, and by the current training recipe (an older or random-weight build is rebuilt)."""
+    from harness.tiny_model import MARKER_FILE, TINY_MODEL_VERSION
+
+    try:
+        marker = json.loads((model_dir / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (model_dir / "config.json").exists() and marker.get("version") == TINY_MODEL_VERSION
 
 
 def _offline_assets(template_path: Path, tokenizer_dir: Path, model_dir: Path | None) -> Assets:

@@ -1,0 +1,688 @@
+"""Teach the tiny offline gpt-oss to answer in Harmony, so the offline demo yields parseable labels.
+
+The offline default model is the real GptOss architecture with the real o200k vocab, but tiny (2 layers, hidden 64)
+and randomly initialised, so it emits noise. `train_tiny_model` gives it a few seconds of CPU training on synthetic
+classification prompts, rendered by BOTH openai-harmony and the chat template (so either path yields a well-formed
+completion), with the built-in scenarios' policies and label formats but synthetic case texts written here (the
+built-in cases stay held out):
+
+    <|channel|>analysis<|message|>{short reason}<|end|><|start|>assistant<|channel|>final<|message|>{answer}<|return|>
+
+Why it is fast enough on 2 cores: a plain-torch forward of the same weights (checked against transformers' forward
+before training) computes each shared system + policy prefix once per step and attends the batch's cases to it;
+only the vocab rows the data uses are trained (the input rows as a small table, the output rows with a sampled
+softmax against frozen random rows); everything else in the model is trained in full. Seeded and deterministic.
+Its labels show the harness's mechanics (render differences can flip them), not the real model's behaviour.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.assets import Assets
+
+# Bump when the data, the recipe or the completion format changes: provisioning rebuilds the model.
+TINY_MODEL_VERSION = "harmony-v1"
+MARKER_FILE = "tiny_model.json"
+
+RENDERERS = ("harmony", "hf-template")
+# Dates the training prompts carry (the `Current date:` line): spread so that any run date is "in distribution".
+TRAIN_DATES = tuple(f"{year}-{month:02d}-{day:02d}" for year in (2024, 2025, 2026, 2027)
+                    for month, day in ((1, 3), (3, 17), (5, 28), (8, 9), (10, 21), (12, 30)))
+EFFORTS = ("low", "medium", "high")
+
+STEPS = 300
+BATCH = 16
+LEARNING_RATE = 3e-3
+NEGATIVES = 1024  # frozen random output rows per step in the sampled softmax
+
+START, END, MESSAGE, CHANNEL, RETURN = "<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|return|>"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# synthetic cases: (text, label, reason) per task; written here, never taken from the scenarios' cases
+
+
+def _pick(rng: random.Random, options: tuple[str, ...] | list[str]) -> str:
+    return options[rng.randrange(len(options))]
+
+
+_NAMES = ("Sam", "Alex", "Priya", "Tom", "Maria", "Jo", "Chen", "Lena", "Omar", "Kate", "Ben", "Nadia")
+_SITES = ("win-now", "claim-prize", "free-offer", "secure-verify", "cash-fast", "best-deals", "bonus-club",
+          "gift-reward", "account-check", "promo-zone", "lucky-draw", "easy-money")
+_TLDS = (".example", ".example/claim", ".example/login", ".example/pay", ".example/offer", ".biz", ".click")
+_URGENT = ("now", "today only", "before it expires", "within 24 hours", "limited time", "act fast", "hurry",
+           "before midnight", "while stocks last", "don't miss out")
+_BANG = ("!", "!!", "!!!", "!!!!", "")
+
+
+def _url(rng: random.Random) -> str:
+    style = rng.randrange(3)
+    site = _pick(rng, _SITES)
+    if style == 0:
+        return f"http://{site}{_pick(rng, _TLDS)}"
+    if style == 1:
+        return f"{site}{_pick(rng, _TLDS)}"
+    return f"bit.ly/{site}-{rng.randrange(10, 99)}"
+
+
+def _spam_text(rng: random.Random) -> tuple[str, str]:
+    kind = rng.randrange(6)
+    money = f"${_pick(rng, ('50', '100', '250', '500', '1,000', '5,000', '10,000'))}"
+    if kind == 0:
+        prize = _pick(rng, ("a FREE laptop", "a $500 voucher", "a new car", "free tickets", "an iPad",
+                            "a cash prize", "a luxury holiday", "a gift card"))
+        head = _pick(rng, ("CONGRATS", "Congratulations", "WINNER", "You are our lucky winner", "Dear user"))
+        text = (f"{head}{_pick(rng, _BANG)} You {_pick(rng, ('won', 'have won', 'were chosen for'))} {prize}. "
+                f"{_pick(rng, ('Click', 'Tap', 'Visit', 'Go to'))} {_url(rng)} to claim {_pick(rng, _URGENT)}"
+                f"{_pick(rng, _BANG)}")
+        return text, "Prize claim asking for a click."
+    if kind == 1:
+        org = _pick(rng, ("your bank", "PayPal", "the tax office", "your email provider", "Netflix", "the post office",
+                          "your mobile carrier", "Apple ID"))
+        problem = _pick(rng, ("has been locked", "is suspended", "shows unusual activity", "will be closed",
+                              "needs verification", "has an unpaid fee"))
+        text = (f"{_pick(rng, ('Dear customer', 'ALERT', 'Notice', 'Security warning', 'Important'))}: "
+                f"your account with {org} {problem}. {_pick(rng, ('Verify', 'Confirm', 'Update', 'Log in'))} "
+                f"your {_pick(rng, ('details', 'password', 'card number', 'identity'))} at {_url(rng)} "
+                f"{_pick(rng, _URGENT)}.")
+        return text, "Fake notice pointing to a login page."
+    if kind == 2:
+        scheme = _pick(rng, ("from home", "with crypto", "trading forex", "with no experience", "in your spare time",
+                             "with our secret system"))
+        text = (f"{_pick(rng, ('Earn', 'Make', 'Get paid', 'Win'))} {money} {_pick(rng, ('a day', 'a week', 'fast'))} "
+                f"{scheme}{_pick(rng, _BANG)} {_pick(rng, ('Guaranteed returns', '100% guaranteed', 'No risk'))}. "
+                f"{_pick(rng, ('Join', 'Sign up', 'DM me', 'Start'))} {_pick(rng, _URGENT)}: {_url(rng)}")
+        return text, "Get-rich-quick money scheme."
+    if kind == 3:
+        product = _pick(rng, ("cheap pills", "replica watches", "designer bags", "diet pills", "real followers",
+                              "casino spins", "cheap essays", "miracle cream", "VIAGRA", "crypto signals"))
+        text = (f"{_pick(rng, ('BUY', 'Best', 'Cheap', 'Huge discount on', 'Order'))} {product} "
+                f"{_pick(rng, ('at the lowest prices', 'no prescription', '90% OFF', 'with free shipping'))}"
+                f"{_pick(rng, _BANG)} Use code {_pick(rng, ('SAVE90', 'FREE50', 'WIN2X', 'BONUS'))} at {_url(rng)}")
+        return text, "Bulk promotion with a link."
+    if kind == 4:
+        text = (f"{_pick(rng, ('WARNING', 'ALERT', 'Virus detected', 'Your PC is at risk'))}{_pick(rng, _BANG)} "
+                f"Your {_pick(rng, ('computer', 'phone', 'device', 'laptop'))} is infected. Call support "
+                f"at 1-800-{rng.randrange(100, 999)}-{rng.randrange(1000, 9999)} {_pick(rng, _URGENT)}.")
+        return text, "Fake support warning with a number."
+    text = (f"{_pick(rng, ('Click here', 'FREE FREE FREE', 'Limited offer', 'Exclusive deal', 'Claim your reward'))}"
+            f"{_pick(rng, _BANG)} {_pick(rng, ('Send your bank details', 'Pay a small fee', 'Enter your card'))} "
+            f"to receive {money} {_pick(rng, _URGENT)}. {_url(rng)}")
+    return text, "Unsolicited bait asking for money."
+
+
+_ACTIVITIES = ("lunch", "the meeting", "the game", "dinner", "the school run", "practice", "the call", "coffee")
+_DAYS = ("Monday", "Tuesday", "Friday", "tomorrow", "tonight", "on the weekend", "next week", "this afternoon")
+
+
+def _ham_text(rng: random.Random) -> tuple[str, str]:
+    kind = rng.randrange(6)
+    name = _pick(rng, _NAMES)
+    if kind == 0:
+        text = (f"{_pick(rng, ('Hi', 'Hey', 'Hello'))} {name}, {_pick(rng, ('are we still on for', 'can we move', 'thanks for'))} "
+                f"{_pick(rng, _ACTIVITIES)} {_pick(rng, _DAYS)}? {_pick(rng, ('I might be a bit late.', 'Let me know.', 'See you there.', 'I will bring snacks.'))}")
+        return text, "Ordinary personal message."
+    if kind == 1:
+        topic = _pick(rng, ("fix a leaking tap", "learn Spanish fast", "get my sourdough to rise", "keep basil alive",
+                            "explain recursion to a beginner", "choose a good running shoe", "train a puppy"))
+        text = (f"{_pick(rng, ('Does anyone know how to', 'Can someone explain how to', 'What is the best way to'))} "
+                f"{topic}? {_pick(rng, ('I tried twice already.', 'Any tips welcome.', 'Thanks in advance.'))}")
+        return text, "A normal question."
+    if kind == 2:
+        item = _pick(rng, ("this blender", "these headphones", "the new novel", "this backpack", "the cafe downtown"))
+        text = (f"{_pick(rng, ('I bought', 'I tried', 'We used'))} {item} {_pick(rng, ('last week', 'a month ago', 'recently'))}. "
+                f"{_pick(rng, ('Works well but it is loud.', 'Decent value, four stars.', 'Not great, the strap broke.', 'Really happy with it.'))}")
+        return text, "An honest review."
+    if kind == 3:
+        text = (f"Your {_pick(rng, ('order', 'booking', 'appointment', 'subscription'))} #{rng.randrange(1000, 9999)} "
+                f"{_pick(rng, ('has shipped', 'is confirmed', 'was updated', 'starts next month'))}. "
+                f"{_pick(rng, ('You can check it in your account.', 'No action is needed.', 'Reply if you have questions.'))}")
+        return text, "Expected transactional message."
+    if kind == 4:
+        text = (f"{_pick(rng, ('The library', 'Our school', 'The bakery', 'The park'))} "
+                f"{_pick(rng, ('has a free concert', 'is closed', 'has a sale', 'hosts a book swap'))} "
+                f"{_pick(rng, _DAYS)}, {_pick(rng, ('in case anyone is interested.', 'just so you know.', 'see you there!'))}")
+        return text, "Casual mention to people they know."
+    text = (f"{_pick(rng, ('Sorry', 'Thanks', 'Great news'))} {name}! "
+            f"{_pick(rng, ('I missed your call.', 'The kids loved the cake.', 'We won the match!!!', 'The repair went fine.'))} "
+            f"{_pick(rng, ('Talk soon.', 'Call me later.', 'Love you.', 'Cheers.'))}")
+    return text, "Ordinary personal message."
+
+
+# Loose phrases for bag-of-phrases cases: the tiny model should key on what a phrase says, not on one template.
+_SPAM_PHRASES = ("FREE gift", "click the link", "claim your prize", "limited offer", "act now", "100% guaranteed",
+                 "send your details", "verify your account", "no credit check", "double your money", "work from home",
+                 "exclusive deal", "lowest price", "win big", "cash bonus", "free spins", "order now", "DM me",
+                 "link in bio", "sign up free", "pay the fee", "instant approval", "risk free", "you have been selected",
+                 "urgent", "visit my site", "cheap followers", "earn $$$", "promo code", "Great post! check my page",
+                 "join our channel", "PROFIT", "BUY NOW", "unclaimed reward", "final notice", "wire the money")
+_HAM_PHRASES = ("see you tomorrow", "thanks for your help", "how was your weekend", "can you send me the notes",
+                "the kids are asleep", "I fixed the bug", "happy birthday", "let's grab coffee", "the train was late",
+                "my cat knocked over the plant", "is the meeting still on", "I'm cooking pasta tonight",
+                "does anyone have advice", "the weather is lovely", "I finished the book", "we lost the game",
+                "sorry for the delay", "call me when you can", "good luck with the exam", "the garden looks great",
+                "I'll pick up milk", "what time is practice", "the printer is broken again", "love you",
+                "here's the link to the recipe I mentioned", "the shop has a sale this week, just saying",
+                "the museum is free on Sundays", "your package arrived", "I have a question about the homework")
+
+
+def _phrase_case(rng: random.Random, spam: bool) -> tuple[str, str]:
+    pool = _SPAM_PHRASES if spam else _HAM_PHRASES
+    parts = [_pick(rng, pool) for _ in range(rng.randrange(2, 4))]
+    if spam and rng.random() < 0.5:
+        parts.append(_url(rng))
+    text = ". ".join(p[0].upper() + p[1:] for p in parts) + _pick(rng, _BANG if spam else (".", "!", "?", ""))
+    return text, ("Unsolicited promotion or bait." if spam else "Ordinary personal message.")
+
+
+def spam_case(rng: random.Random) -> tuple[str, int, str]:
+    """(text, 1 for spam else 0, a short reason)."""
+    label = rng.randrange(2)
+    if rng.random() < 0.35:
+        text, reason = _phrase_case(rng, bool(label))
+    else:
+        text, reason = (_spam_text if label else _ham_text)(rng)
+    return text, label, reason
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tasks: a built-in scenario's policy, prompt format and answer format, over synthetic cases
+
+
+@dataclass(frozen=True)
+class Task:
+    scenario: str  # built-in scenario whose policy, format and effort are used
+    weight: float  # share of the training batches
+    make_case: Callable[[random.Random], tuple[str, int, str]]
+    answer: Callable[[int, str], str]  # (label, reason) -> final channel text
+
+
+def _spam_json(label: int, reason: str) -> str:
+    rationale = "Unsolicited bait to click or pay." if label else "Ordinary message, not spam."
+    return json.dumps({"violation": label, "rationale": rationale})
+
+
+TASKS = (Task("spam", 1.0, spam_case, _spam_json),)
+
+
+def completion_text(reason: str, final: str) -> str:
+    """A Harmony completion: short analysis, then the final answer, ended with <|return|>."""
+    return (f"{CHANNEL}analysis{MESSAGE}{reason}{END}{START}assistant{CHANNEL}final{MESSAGE}{final}{RETURN}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# prompt groups: one rendered prefix per (task, renderer, date, effort); cases are a suffix after it
+
+
+@dataclass
+class Group:
+    task: Task
+    renderer: str
+    date: str
+    effort: str | None
+    prefix: list[int]
+    tail: list[int]  # what follows the case text: <|end|><|start|>assistant
+
+
+def _request(policy: str, prompt_format: str, text: str, effort: str | None):
+    from harness.request import ChatRequest
+    from harness.scenario import Case, build_messages
+
+    case = Case(id="synthetic", text=text, messages=None, gold=None)
+    body: dict[str, Any] = {"messages": build_messages(policy, prompt_format, case, effort)}
+    if effort:
+        body["reasoning_effort"] = effort
+    return ChatRequest.from_body(body)
+
+
+def build_group(assets: Assets, task: Task, renderer: str, date: str, effort: str | None, encode) -> Group:
+    """Render one probe case fully and split it into shared prefix + case text + tail (checked exact)."""
+    from harness.render import get_renderer
+
+    scenario = _scenario(task.scenario)
+    probe = "Probe text for the prefix split."
+    full = get_renderer(renderer, assets).render(_request(scenario.policy, scenario.prompt_format, probe, effort),
+                                                 date=date)
+    tail = encode(f"{END}{START}assistant")
+    suffix = encode(probe) + tail
+    if full[-len(suffix):] != suffix:
+        raise RuntimeError(f"{renderer} render of {task.scenario} does not end with the case text")
+    return Group(task, renderer, date, effort, full[:-len(suffix)], tail)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a plain-torch forward of GptOss with a shared prefix (same weights, same math as transformers' eager path)
+
+
+class PrefixForward:
+    """Hidden states of [prefix + suffix_b] for a batch of suffixes, the prefix computed once."""
+
+    def __init__(self, model, in_vocab):
+        import torch
+
+        self.model = model
+        base = model.model
+        self.config = model.config
+        self.in_vocab = in_vocab
+        self.in_map = torch.full((self.config.vocab_size,), -1, dtype=torch.long)
+        self.in_map[in_vocab] = torch.arange(len(in_vocab))
+        # Only the rows the data uses are trained: a small table instead of a dense 201088-row gradient.
+        self.embed = torch.nn.Parameter(base.embed_tokens.weight.detach()[in_vocab].clone())
+
+    def embed_ids(self, ids):
+        index = self.in_map[ids]
+        if bool((index < 0).any()):
+            raise RuntimeError("a token outside the training vocab reached the training forward")
+        return self.embed[index]
+
+    def hidden(self, prefix, suffixes, keep=None):
+        """Final-norm hidden states of suffix positions `keep` [B, K] (default: all) -> [B, K, d].
+
+        prefix: LongTensor [p], shared by the batch; suffixes: LongTensor [B, s] (right-padded). The last layer
+        computes only the kept positions (the ones a loss reads); every position still gives its keys and values.
+        """
+        import torch
+
+        base = self.model.model
+        batch, s_len = suffixes.shape
+        p_len = prefix.shape[0]
+        if keep is None:
+            keep = torch.arange(s_len).expand(batch, -1)
+        x_p = self.embed_ids(prefix)[None]
+        x_s = self.embed_ids(suffixes)
+        pos_p = torch.arange(p_len)
+        pos_s = torch.arange(p_len, p_len + s_len).expand(batch, -1)
+        rope_p = base.rotary_emb(x_p, pos_p[None])
+        rope_s = base.rotary_emb(x_s, pos_s[:1])
+        layers = base.layers[: self.config.num_hidden_layers]
+        for index, layer in enumerate(layers):
+            attn = layer.self_attn
+            q_p, k_p, v_p = _qkv(attn, layer.input_layernorm(x_p), rope_p)
+            q_s, k_s, v_s = _qkv(attn, layer.input_layernorm(x_s), rope_s)
+            q_pos = pos_s
+            if index == len(layers) - 1:  # only the kept queries matter from here on
+                q_s = q_s.gather(2, keep[:, None, :, None].expand(-1, q_s.shape[1], -1, q_s.shape[3]))
+                x_s = x_s.gather(1, keep[:, :, None].expand(-1, -1, x_s.shape[2]))
+                q_pos = p_len + keep
+            out_s = _attend_suffix(attn, q_s, k_p, v_p, k_s, v_s, p_len, q_pos)
+            x_s = x_s + attn.o_proj(out_s)
+            x_s = x_s + _moe(layer.mlp, layer.post_attention_layernorm(x_s))
+            if index < len(layers) - 1:  # the last layer's prefix output is never read: only its keys and values
+                out_p = _attend(attn, q_p, k_p, v_p, pos_p, pos_p)
+                x_p = x_p + attn.o_proj(out_p)
+                x_p = x_p + _moe(layer.mlp, layer.post_attention_layernorm(x_p))
+        return base.norm(x_s)
+
+
+def _qkv(attn, x, rope):
+    from transformers.models.gpt_oss.modeling_gpt_oss import apply_rotary_pos_emb
+
+    shape = (*x.shape[:-1], -1, attn.head_dim)
+    q = attn.q_proj(x).view(shape).transpose(1, 2)
+    k = attn.k_proj(x).view(shape).transpose(1, 2)
+    v = attn.v_proj(x).view(shape).transpose(1, 2)
+    cos, sin = rope
+    q, k = apply_rotary_pos_emb(q, k, cos, sin)
+    return q, k, v
+
+
+def _attend(attn, q, k, v, q_pos, k_pos):
+    """Causal (and sliding-window) attention with the per-head sink logit, as the eager GptOss attention."""
+    import torch
+    import torch.nn.functional as F
+
+    groups = attn.num_key_value_groups
+    k = k.repeat_interleave(groups, dim=1)
+    v = v.repeat_interleave(groups, dim=1)
+    scores = torch.matmul(q, k.transpose(2, 3)) * attn.scaling
+    allowed = k_pos[None, :] <= q_pos[:, None]
+    if attn.sliding_window is not None:
+        allowed = allowed & (k_pos[None, :] > q_pos[:, None] - attn.sliding_window)
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    sinks = attn.sinks.reshape(1, -1, 1, 1).expand(q.shape[0], -1, q.shape[2], 1)
+    logits = torch.cat([scores, sinks], dim=-1)
+    probs = F.softmax(logits - logits.max(dim=-1, keepdim=True).values, dim=-1)[..., :-1]
+    out = torch.matmul(probs, v).transpose(1, 2)
+    return out.reshape(*out.shape[:2], -1)
+
+
+def _attend_suffix(attn, q, k_p, v_p, k_s, v_s, p_len, q_pos):
+    """Suffix queries over [shared prefix keys + own causal keys], one softmax with the sink, as `_attend`.
+
+    q: [B, H, K, d] at absolute positions q_pos [B, K]; the suffix keys sit at p_len, p_len + 1, ... The prefix
+    keys are shared by the whole batch (one matmul, not a copy per case); a sliding-window layer only reads the
+    prefix keys inside its window.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    batch, heads, q_len, head_dim = q.shape
+    s_len = k_s.shape[2]
+    groups = attn.num_key_value_groups
+    window = attn.sliding_window
+    start = max(0, p_len - window + 1) if window is not None else 0
+    k_p = k_p[0, :, start:].repeat_interleave(groups, dim=0)  # [H, p', d]
+    v_p = v_p[0, :, start:].repeat_interleave(groups, dim=0)
+    k_s = k_s.repeat_interleave(groups, dim=1)
+    v_s = v_s.repeat_interleave(groups, dim=1)
+    q_flat = q.permute(1, 0, 2, 3).reshape(heads, batch * q_len, head_dim)
+    scores_p = torch.matmul(q_flat, k_p.transpose(1, 2)).view(heads, batch, q_len, -1).permute(1, 0, 2, 3)
+    scores_p = scores_p * attn.scaling
+    scores_s = torch.matmul(q, k_s.transpose(2, 3)) * attn.scaling
+    q_at = q_pos[:, None, :, None]  # [B, 1, K, 1]
+    k_at = torch.arange(p_len, p_len + s_len)
+    allowed_s = k_at <= q_at
+    if window is not None:
+        allowed_s = allowed_s & (k_at > q_at - window)
+        scores_p = scores_p.masked_fill(~(torch.arange(start, p_len) > q_at - window), float("-inf"))
+    scores_s = scores_s.masked_fill(~allowed_s, float("-inf"))
+    sinks = attn.sinks.reshape(1, -1, 1, 1).expand(batch, -1, q_len, 1)
+    logits = torch.cat([scores_p, scores_s, sinks], dim=-1)
+    probs = F.softmax(logits - logits.max(dim=-1, keepdim=True).values, dim=-1)
+    p_width = scores_p.shape[-1]
+    probs_p, probs_s = probs[..., :p_width], probs[..., p_width:-1]
+    out_p = torch.matmul(probs_p.permute(1, 0, 2, 3).reshape(heads, batch * q_len, p_width), v_p)
+    out = out_p.view(heads, batch, q_len, head_dim).permute(1, 0, 2, 3) + torch.matmul(probs_s, v_s)
+    return out.transpose(1, 2).reshape(batch, q_len, -1)
+
+
+def _moe(mlp, x):
+    """Top-k routed experts, computed densely (4 tiny experts: cheaper than gathering tokens per expert)."""
+    import torch
+    import torch.nn.functional as F
+
+    shape = x.shape
+    flat = x.reshape(-1, shape[-1])
+    router, experts = mlp.router, mlp.experts
+    logits = F.linear(flat, router.weight, router.bias)
+    top_values, top_index = torch.topk(logits, router.top_k, dim=-1)
+    weights = torch.zeros_like(logits).scatter(1, top_index, F.softmax(top_values, dim=1))
+    gate_up = torch.einsum("nd,edf->nef", flat, experts.gate_up_proj) + experts.gate_up_proj_bias
+    gate, up = gate_up[..., ::2], gate_up[..., 1::2]
+    gate = gate.clamp(max=experts.limit)
+    up = up.clamp(min=-experts.limit, max=experts.limit)
+    gated = (up + 1) * (gate * torch.sigmoid(gate * experts.alpha))
+    out = torch.einsum("nei,eid->ned", gated, experts.down_proj) + experts.down_proj_bias
+    return (out * weights[..., None]).sum(1).reshape(shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# training
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    version: str
+    seed: int
+    steps: int
+    batch: int
+    seconds: float
+    first_loss: float
+    final_loss: float
+    tasks: tuple[str, ...]
+    renderers: tuple[str, ...]
+    trained_input_rows: int
+    trained_output_rows: int
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class _Example:
+    group: int
+    case_ids: list[int]
+    completion: list[int]
+
+
+def _training_assets(tokenizer_dir) -> Assets:
+    from pathlib import Path
+
+    from harness.assets import (
+        TEMPLATE_FILENAME,
+        TINY_MODEL_ID,
+        Assets,
+        provisioned_template_path,
+        sha256_file,
+        vocab_path,
+    )
+
+    template = Path(tokenizer_dir) / TEMPLATE_FILENAME
+    if not template.exists():
+        template = provisioned_template_path(False)
+    return Assets(model_id=TINY_MODEL_ID, source="provisioned", revision=None, vocab_path=vocab_path(False),
+                  template_path=template, template_sha256=sha256_file(template), tokenizer_dir=Path(tokenizer_dir),
+                  model_dir=None)
+
+
+def check_forward(model, group: Group, example: _Example, forward: PrefixForward, atol: float = 1e-4) -> float:
+    """Max |difference| between the prefix forward and transformers' own forward on one sequence."""
+    import torch
+
+    ids = group.prefix + example.case_ids + group.tail + example.completion
+    suffix = torch.tensor([ids[len(group.prefix):]])
+    with torch.no_grad():
+        ours = forward.hidden(torch.tensor(group.prefix), suffix)[0]
+        theirs = model.model(input_ids=torch.tensor([ids])).last_hidden_state[0, len(group.prefix):]
+    gap = float((ours - theirs).abs().max())
+    if gap > atol:
+        raise RuntimeError(f"training forward differs from transformers' forward by {gap:.2e}")
+    return gap
+
+
+def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS, batch: int = BATCH,
+                     log: Callable[[str], None] | None = None) -> TrainingReport:
+    """Train `model` (a GptOssForCausalLM, in place) to answer the tasks' prompts in Harmony; returns a report."""
+    import torch
+    import torch.nn.functional as F
+
+    from harness.assets import harmony_encoding
+
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    # One thread: the ops are tiny, and two threads on a busy 2-core machine spin against each other (10x slower).
+    torch.set_num_threads(1)
+    try:
+        encoding = harmony_encoding()
+
+        def encode(text: str) -> list[int]:
+            return list(encoding.encode(text, allowed_special="all"))
+
+        assets = _training_assets(tokenizer_dir)
+        groups: list[Group] = []
+        for task in TASKS:
+            for renderer in RENDERERS:
+                for date in TRAIN_DATES:
+                    scenario_effort = _scenario(task.scenario).reasoning_effort
+                    effort = scenario_effort if rng.random() < 0.75 else _pick(rng, EFFORTS)
+                    groups.append(build_group(assets, task, renderer, date, effort, encode))
+        weights = [g.task.weight for g in groups]
+
+        def sample(group_index: int) -> _Example:
+            text, label, reason = groups[group_index].task.make_case(rng)
+            answer = groups[group_index].task.answer(label, reason)
+            return _Example(group_index, encode(text), encode(completion_text(reason, answer)))
+
+        plan = [rng.choices(range(len(groups)), weights)[0] for _ in range(steps)]
+        batches = [[sample(g) for _ in range(batch)] for g in plan]
+
+        used = set()
+        outputs = set()
+        for g in groups:
+            used.update(g.prefix)
+            used.update(g.tail)
+        for examples in batches:
+            for e in examples:
+                used.update(e.case_ids)
+                used.update(e.completion)
+                outputs.update(e.completion)
+        pad = int(model.config.pad_token_id)
+        used.add(pad)
+        in_vocab = torch.tensor(sorted(used))
+        out_vocab = torch.tensor(sorted(outputs))
+        out_map = torch.full((model.config.vocab_size,), -1, dtype=torch.long)
+        out_map[out_vocab] = torch.arange(len(out_vocab))
+
+        model.train()
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        model.model.embed_tokens.weight.requires_grad_(False)
+        model.lm_head.weight.requires_grad_(False)
+        forward = PrefixForward(model, in_vocab)
+        check_forward(model, groups[0], batches[0][0], forward)
+        head = torch.nn.Parameter(model.lm_head.weight.detach()[out_vocab].clone())
+        frozen_head = model.lm_head.weight.detach()
+        body = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW([{"params": body, "weight_decay": 0.0},
+                                       {"params": [forward.embed, head], "weight_decay": 0.0}],
+                                      lr=LEARNING_RATE, betas=(0.9, 0.98))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda k: min(1.0, (k + 1) / 20) * max(0.05, 1 - k / steps))
+        generator = torch.Generator().manual_seed(seed)
+        losses = []
+        for step, examples in enumerate(batches):
+            group = groups[examples[0].group]
+            rows = [e.case_ids + group.tail + e.completion for e in examples]
+            width = max(len(r) for r in rows)
+            suffixes = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+            # Positions whose next token is a completion token (completions end each row; pad by repeating).
+            span = max(len(e.completion) for e in examples)
+            keep, targets, valid = [], [], []
+            for e, r in zip(examples, rows):
+                first = len(r) - len(e.completion) - 1
+                keep.append([min(first + k, len(r) - 2) for k in range(span)])
+                valid.extend(k < len(e.completion) for k in range(span))
+                targets.extend(r[first + 1 + k] if k < len(e.completion) else pad for k in range(span))
+            hidden = forward.hidden(torch.tensor(group.prefix), suffixes, torch.tensor(keep))
+            mask = torch.tensor(valid)
+            picked = hidden.reshape(-1, model.config.hidden_size)[mask]
+            targets = [t for t, v in zip(targets, valid) if v]
+            negatives = torch.randint(0, model.config.vocab_size, (NEGATIVES,), generator=generator)
+            negatives = negatives[out_map[negatives] < 0]
+            logits = torch.cat([picked @ head.T, picked @ frozen_head[negatives].T], dim=1)
+            loss = F.cross_entropy(logits, out_map[torch.tensor(targets)])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(body + [forward.embed, head], 1.0)
+            optimizer.step()
+            schedule.step()
+            losses.append(float(loss.detach()))
+            if log and (step % 40 == 0 or step == steps - 1):
+                log(f"step {step:4d} loss {losses[-1]:.4f} ({time.perf_counter() - started:.1f}s)")
+
+        with torch.no_grad():  # write the trained rows back into the full tables
+            model.model.embed_tokens.weight[in_vocab] = forward.embed.detach()
+            model.lm_head.weight[out_vocab] = head.detach()
+        model.eval()
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
+    return TrainingReport(version=TINY_MODEL_VERSION, seed=seed, steps=steps, batch=batch,
+                          seconds=round(time.perf_counter() - started, 1), first_loss=round(losses[0], 4),
+                          final_loss=round(sum(losses[-10:]) / min(10, len(losses)), 4),
+                          tasks=tuple(t.scenario for t in TASKS), renderers=RENDERERS,
+                          trained_input_rows=len(in_vocab), trained_output_rows=len(out_vocab))
+
+
+@functools.lru_cache(maxsize=16)
+def _scenario(name: str):
+    from harness.scenario import load_scenario
+
+    return load_scenario(name)
+
+
+def model_card(report: TrainingReport) -> str:
+    """README.md for the model dir: what this model is and is not."""
+    return f"""# tiny gpt-oss (offline harness model, {report.version})
+
+Tiny gpt-oss: the real GptOss architecture and o200k Harmony tokenizer, 2 layers, hidden size 64, 4 experts;
+random init, then {report.seconds:.0f} seconds of synthetic Harmony training on CPU ({report.steps} steps of
+{report.batch} prompts, seed {report.seed}, loss {report.first_loss:.2f} -> {report.final_loss:.3f}).
+
+Training prompts: the policies and label formats of the built-in scenarios ({", ".join(report.tasks)}) over
+synthetic case texts (the built-in cases are held out), rendered by {" and ".join(report.renderers)} with
+assorted `Current date:` lines. Target completions are short Harmony answers:
+`<|channel|>analysis<|message|>reason<|end|><|start|>assistant<|channel|>final<|message|>answer<|return|>`.
+
+Its labels show the harness's mechanics (parsing, agreement statistics, render differences that flip an answer),
+not the real model's behaviour. Do not read anything about gpt-oss or gpt-oss-safeguard into them.
+"""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# evaluation: greedy Harmony completions on a scenario's (held-out) cases
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    renderer: str
+    labels: dict[str, str | None]  # case id -> parsed label, None for a parse failure
+    finals: dict[str, str]  # case id -> final-channel text
+    gold: dict[str, str | None]
+
+    @property
+    def parse_rate(self) -> float:
+        return sum(v is not None for v in self.labels.values()) / max(1, len(self.labels))
+
+    @property
+    def accuracy(self) -> float:
+        graded = [c for c, g in self.gold.items() if g is not None]
+        return sum(self.labels[c] == self.gold[c] for c in graded) / max(1, len(graded))
+
+
+def generate(model, prompts: list[list[int]], *, max_new_tokens: int = 48, batch: int = 12) -> list[list[int]]:
+    """Greedy completions (cut after the first stop token), left-padded batches as the local backends run them."""
+    import torch
+
+    stops, pad = (200002, 200012, 199999), 199999
+    outputs = []
+    for start in range(0, len(prompts), batch):
+        chunk = prompts[start:start + batch]
+        width = max(len(p) for p in chunk)
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in chunk])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                                 eos_token_id=list(stops), pad_token_id=pad, temperature=None, top_p=None, top_k=None)
+        for row in out[:, width:].tolist():
+            cut = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+            outputs.append(row[:cut])
+    return outputs
+
+
+def evaluate(model, assets: Assets, scenario_name: str = "spam", *, renderers=RENDERERS,
+             date: str = "2026-01-15", max_new_tokens: int = 48) -> dict[str, EvalResult]:
+    """Render each case of a built-in scenario, generate greedily, parse the Harmony completion and the label."""
+    from harness.render import get_renderer
+    from harness.render.parser import parse_tokens
+
+    scenario = _scenario(scenario_name)
+    parser = scenario.label_parser()
+    results = {}
+    for name in renderers:
+        renderer = get_renderer(name, assets)
+        prompts = [renderer.render(scenario.request_for(case), date=date) for case in scenario.cases]
+        labels, finals = {}, {}
+        for case, completion in zip(scenario.cases, generate(model, prompts, max_new_tokens=max_new_tokens)):
+            messages = parse_tokens(completion, completion=True).messages
+            final = "".join(m.content for m in messages if m.channel == "final")
+            parsed = parser.parse(final) if any(m.channel == "final" for m in messages) else None
+            labels[case.id] = parsed.label if parsed is not None and parsed.ok else None
+            finals[case.id] = final
+        results[name] = EvalResult(name, labels, finals, {c.id: c.gold for c in scenario.cases})
+    return results

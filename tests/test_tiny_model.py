@@ -1,0 +1,149 @@
+"""The tiny offline gpt-oss answers in Harmony: parseable labels on held-out cases under both renders."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from harness import tiny_model
+from harness.scenario import load_scenario
+
+
+def _fresh_model(seed: int = 0):
+    import torch
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    from harness.assets import VOCAB_SIZE
+
+    torch.manual_seed(seed)
+    config = GptOssConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=64, head_dim=16,
+                          num_attention_heads=4, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2,
+                          vocab_size=VOCAB_SIZE, max_position_embeddings=131072, sliding_window=128,
+                          layer_types=["sliding_attention", "full_attention"], pad_token_id=199999)
+    return GptOssForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def trained(assets):
+    """The provisioned model (provisioning trains it once per machine) and its evaluation on the spam cases."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(assets.model_dir).eval()
+    return model, tiny_model.evaluate(model, assets, "spam")
+
+
+def test_synthetic_cases_are_not_the_builtin_cases():
+    rng = random.Random(1)
+    cases = [tiny_model.spam_case(rng) for _ in range(3000)]
+    builtin = {c.text for c in load_scenario("spam").cases}
+    assert not builtin & {text for text, _, _ in cases}
+    labels = [label for _, label, _ in cases]
+    assert 0.4 < sum(labels) / len(labels) < 0.6
+
+
+@pytest.mark.parametrize("renderer", tiny_model.RENDERERS)
+def test_prefix_split_is_exact(assets, encoding, renderer):
+    """prefix + case tokens + tail is exactly the full render (what training feeds is what inference sees)."""
+    from harness.render import get_renderer
+
+    def encode(text):
+        return list(encoding.encode(text, allowed_special="all"))
+
+    task = tiny_model.TASKS[0]
+    group = tiny_model.build_group(assets, task, renderer, "2025-03-17", "low", encode)
+    policy = load_scenario(task.scenario).policy
+    for text, _, _ in (tiny_model.spam_case(random.Random(k)) for k in range(5)):
+        request = tiny_model._request(policy, load_scenario(task.scenario).prompt_format, text, "low")
+        full = get_renderer(renderer, assets).render(request, date="2025-03-17")
+        assert full == group.prefix + encode(text) + group.tail
+
+
+def test_prefix_forward_matches_transformers(assets, encoding):
+    """The training forward (shared prefix, kept positions, padded batch) equals transformers' own forward."""
+    import torch
+
+    def encode(text):
+        return list(encoding.encode(text, allowed_special="all"))
+
+    model = _fresh_model(seed=3)
+    with torch.no_grad():  # random init has tiny weights; scale up so a wrong mask or sink would show
+        for name, parameter in model.named_parameters():
+            if "norm" not in name:
+                parameter.mul_(20.0)
+    group = tiny_model.build_group(assets, tiny_model.TASKS[0], "harmony", "2026-01-15", "low", encode)
+    rows = [encode("Short one.") + group.tail, encode("A longer case text, with more words to read here!") + group.tail]
+    vocab = torch.tensor(sorted(set(group.prefix) | {t for r in rows for t in r} | {199999}))
+    forward = tiny_model.PrefixForward(model, vocab)
+    width = max(len(r) for r in rows)
+    suffixes = torch.tensor([r + [199999] * (width - len(r)) for r in rows])
+    keep = torch.tensor([[0, len(rows[0]) - 1, 2], [len(rows[1]) - 1, 5, 0]])
+    with torch.no_grad():
+        ours = forward.hidden(torch.tensor(group.prefix), suffixes, keep)
+        for b, row in enumerate(rows):
+            ids = torch.tensor([group.prefix + row])
+            theirs = model.model(input_ids=ids).last_hidden_state[0, len(group.prefix):]
+            expected = theirs[keep[b]]
+            assert torch.allclose(ours[b], expected, atol=1e-4), float((ours[b] - expected).abs().max())
+            assert expected.abs().max() > 0.1  # not a vacuous comparison
+
+
+def test_training_is_deterministic(assets):
+    import torch
+
+    states = []
+    for _ in range(2):
+        model = _fresh_model(seed=0)
+        report = tiny_model.train_tiny_model(model, assets.tokenizer_dir, seed=0, steps=3, batch=4)
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        assert report.steps == 3 and report.final_loss < report.first_loss + 1.0
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    fresh = _fresh_model(seed=0).state_dict()
+    assert not torch.equal(fresh["model.embed_tokens.weight"], states[0]["model.embed_tokens.weight"])
+
+
+def test_stale_model_dir_is_rebuilt(tmp_path):
+    from harness.assets import _tiny_model_current
+
+    (tmp_path / "config.json").write_text("{}")
+    assert not _tiny_model_current(tmp_path)  # a random-weight build from before has no marker
+    (tmp_path / tiny_model.MARKER_FILE).write_text(json.dumps({"version": "old"}))
+    assert not _tiny_model_current(tmp_path)
+    (tmp_path / tiny_model.MARKER_FILE).write_text(json.dumps({"version": tiny_model.TINY_MODEL_VERSION}))
+    assert _tiny_model_current(tmp_path)
+
+
+def test_model_card_and_marker(assets):
+    card = (assets.model_dir / "README.md").read_text()
+    assert "synthetic Harmony training" in card and "not the real model's behaviour" in card
+    marker = json.loads((assets.model_dir / tiny_model.MARKER_FILE).read_text())
+    assert marker["version"] == tiny_model.TINY_MODEL_VERSION
+    assert marker["final_loss"] < 0.5 * marker["first_loss"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("renderer", tiny_model.RENDERERS)
+def test_spam_completions_parse_and_beat_chance(trained, renderer):
+    _, results = trained
+    result = results[renderer]
+    assert result.parse_rate >= 0.8, result.finals
+    assert result.accuracy >= 0.6, result.labels
+
+
+@pytest.mark.slow
+def test_completion_is_well_formed_harmony(trained, assets):
+    """analysis, then final, then <|return|>: the shape the harness's parsers expect from gpt-oss."""
+    from harness.render import get_renderer
+    from harness.render.parser import parse_tokens
+
+    model, _ = trained
+    scenario = load_scenario("spam")
+    case = scenario.cases[0]
+    prompt = get_renderer("harmony", assets).render(scenario.request_for(case), date="2026-01-15")
+    completion = tiny_model.generate(model, [prompt])[0]
+    parsed = parse_tokens(completion, completion=True)
+    assert [m.channel for m in parsed.messages] == ["analysis", "final"]
+    assert not parsed.unparsed
+    assert completion[-1] == 200002  # <|return|>
+    assert json.loads(parsed.messages[-1].content)["violation"] in (0, 1)
