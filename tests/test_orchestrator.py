@@ -153,3 +153,17 @@ def test_different_backend_fingerprints_give_different_keys(tmp_path):
 def test_backend_config_validates_concurrency(bad):
     with pytest.raises(ValidationError):
         BackendConfig(name="x", kind="scripted", concurrency=bad)
+
+
+def test_a_raising_label_parser_is_a_parse_failure_not_a_retry(tmp_path):
+    backend = ScriptedBackend("b", {})
+
+    def broken(case_id, completion):
+        raise ValueError("bad parser")
+
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        orchestrator = Orchestrator(backends={"b": backend}, store=store, labeler=broken, backoff_base_s=0.01)
+        summary = asyncio.run(orchestrator.run(plan(orchestrator.backends, requests_for(["x"]), 1)))
+        (record,) = store.latest()
+    assert backend.calls == ["x"] and summary.completed == 1 and summary.retries == 0
+    assert record.label_ok is False and "bad parser" in record.label_detail

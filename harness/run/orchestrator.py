@@ -116,14 +116,15 @@ class Orchestrator:
                 completion = await asyncio.wait_for(
                     backend.complete(item.request, correlation=f"{item.case_id}/{item.repeat}/{item.backend}"),
                     timeout=config.timeout)
-                self._finish(item, completion, None, time.perf_counter() - began, attempts, started_at)
-                return
             except TimeoutError:
                 error = BackendError("timeout", f"no answer within {config.timeout:g}s", retryable=True)
             except BackendError as exc:
                 error = exc
             except Exception as exc:  # noqa: BLE001 -- a backend bug must not end the run: it is this item's outcome
                 error = BackendError("internal", f"{type(exc).__name__}: {exc}")
+            else:  # labelling and storing happen outside the try: their failures are never retried as calls
+                self._finish(item, completion, None, time.perf_counter() - began, attempts, started_at)
+                return
             if not error.retryable or attempts > config.max_retries:
                 self._finish(item, None, error, time.perf_counter() - began, attempts, started_at)
                 return
@@ -160,7 +161,10 @@ class Orchestrator:
                 attempts: int, started_at: float) -> None:
         label = label_ok = label_detail = None
         if completion is not None and self.labeler is not None:
-            label, label_ok, label_detail = self.labeler(item.case_id, completion)
+            try:
+                label, label_ok, label_detail = self.labeler(item.case_id, completion)
+            except Exception as exc:  # noqa: BLE001 -- a broken parser is this case's parse failure, not a crash
+                label, label_ok, label_detail = None, False, f"label parser raised {type(exc).__name__}: {exc}"
         record = RunRecord(run_key=item.key, case_id=item.case_id, backend=item.backend, repeat=item.repeat,
                            request=item.request.to_body(), completion=completion,
                            error_cause=error.cause if error else None, error_message=str(error) if error else None,
