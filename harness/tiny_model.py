@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from harness.assets import Assets
 
 # Bump when the data, the recipe or the completion format changes: provisioning rebuilds the model.
-TINY_MODEL_VERSION = "harmony-v1"
+TINY_MODEL_VERSION = "harmony-v2"
 MARKER_FILE = "tiny_model.json"
 
 RENDERERS = ("harmony", "hf-template")
@@ -39,7 +39,8 @@ TRAIN_DATES = tuple(f"{year}-{month:02d}-{day:02d}" for year in (2024, 2025, 202
                     for month, day in ((1, 3), (3, 17), (5, 28), (8, 9), (10, 21), (12, 30)))
 EFFORTS = ("low", "medium", "high")
 
-STEPS = 300
+STEPS = 340
+VARIANTS = 2  # phrasings per analysis reason
 BATCH = 16
 LEARNING_RATE = 3e-3
 NEGATIVES = 1024  # frozen random output rows per step in the sampled softmax
@@ -184,6 +185,34 @@ def _phrase_case(rng: random.Random, spam: bool) -> tuple[str, str]:
     return text, ("Unsolicited promotion or bait." if spam else "Ordinary personal message.")
 
 
+# Several phrasings per reason, picked at random: the model learns a spread over near-equal continuations, as a
+# real model has, so sampling seeds matter and small render differences can tip the greedy choice.
+_REASON_VARIANTS = {
+    "Prize claim asking for a click.": ("Prize claim asking for a click.", "Fake prize with a claim link.",
+                                        "A prize bait to click."),
+    "Fake notice pointing to a login page.": ("Fake notice pointing to a login page.",
+                                              "Phishing notice asking to verify.", "A fake account warning."),
+    "Get-rich-quick money scheme.": ("Get-rich-quick money scheme.", "Promises easy money fast.",
+                                     "A guaranteed-returns scheme."),
+    "Bulk promotion with a link.": ("Bulk promotion with a link.", "Mass advertising with a code.",
+                                    "Unsolicited product promotion."),
+    "Fake support warning with a number.": ("Fake support warning with a number.", "Scareware asking for a call.",
+                                            "A fake virus alert."),
+    "Unsolicited bait asking for money.": ("Unsolicited bait asking for money.", "Asks for payment details.",
+                                           "Bait asking for a fee."),
+    "Unsolicited promotion or bait.": ("Unsolicited promotion or bait.", "Spammy phrases and bait.",
+                                       "Pushy promotional bait."),
+    "Ordinary personal message.": ("Ordinary personal message.", "A normal note between people.",
+                                   "Everyday chat, nothing sold."),
+    "A normal question.": ("A normal question.", "Someone asking for advice.", "A genuine question."),
+    "An honest review.": ("An honest review.", "A personal product opinion.", "A plain review."),
+    "Expected transactional message.": ("Expected transactional message.", "A routine account update.",
+                                        "An expected service notice."),
+    "Casual mention to people they know.": ("Casual mention to people they know.", "A friendly heads-up.",
+                                            "Sharing local news casually."),
+}
+
+
 def spam_case(rng: random.Random) -> tuple[str, int, str]:
     """(text, 1 for spam else 0, a short reason)."""
     label = rng.randrange(2)
@@ -191,7 +220,7 @@ def spam_case(rng: random.Random) -> tuple[str, int, str]:
         text, reason = _phrase_case(rng, bool(label))
     else:
         text, reason = (_spam_text if label else _ham_text)(rng)
-    return text, label, reason
+    return text, label, _pick(rng, _REASON_VARIANTS.get(reason, (reason,))[:VARIANTS])
 
 
 # ---------------------------------------------------------------------------------------------------------------
