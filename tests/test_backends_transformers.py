@@ -101,7 +101,8 @@ def test_seeded_sampling_is_reproducible_and_seed_matters(assets):
         return run(backend.complete(SAME)).output_token_ids
 
     assert sample(1) == sample(1)
-    assert sample(1) != sample(2)
+    # The tiny model is trained (confident on some prefixes): one other seed may match, not every other seed.
+    assert any(sample(1) != sample(seed) for seed in (2, 3, 4, 5))
 
 
 def test_generation_leaves_the_event_loop_free(backends):
