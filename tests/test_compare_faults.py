@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from harness.servers.launch import start
-from tests.conftest import run_harness
+from conftest import run_harness
 
 # marker (a piece of the case text) -> the faults its requests get, in order; then ok
 RULES = {

@@ -10,7 +10,7 @@ import json
 import pandas as pd
 import pytest
 
-from tests.conftest import run_harness
+from conftest import run_harness
 
 CASES = 4
 REPEATS = 2

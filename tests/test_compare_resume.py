@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.servers.launch import start
-from tests.conftest import ROOT, run_harness
+from conftest import ROOT, run_harness
 
 LATENCY = 0.3
 CASES = 12

@@ -12,7 +12,7 @@ import pytest
 
 from harness.run.sweep import SweepOptions, calibrated_prompt, parse_lengths, run_sweep
 from harness.servers.launch import start
-from tests.conftest import assert_clean_error, run_harness
+from conftest import assert_clean_error, run_harness
 
 LATENCY = 0.2
 

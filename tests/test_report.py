@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, assert_clean_error, run_harness
+from conftest import ROOT, assert_clean_error, run_harness
 
 SECTIONS_MD = ["## Verdict", "### Key statistics", "## Environment", "## Discrepancy classes", "### Prompt render",
                "### Request parameters", "### Output", "## Divergent cases", "## Latency and tokens",
