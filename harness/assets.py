@@ -6,8 +6,9 @@ Resolution order for a model:
    looked up with `local_files_only=True` (nothing is downloaded),
 3. offline provisioning into a project-local cache from registry packages: the o200k vocab from the `litellm`
    wheel (sha256 verified), the gpt-oss chat template from the `llama-cpp-python` sdist (sha256 verified), a
-   transformers tokenizer built from the vocab and checked id for id against openai-harmony, and a tiny
-   random-weight gpt-oss (real GptOss architecture, real tokenizer and template) for tests and the offline default.
+   transformers tokenizer built from the vocab and checked id for id against openai-harmony, and a tiny gpt-oss
+   (real GptOss architecture, real tokenizer and template; random init then ~35 s of synthetic Harmony training,
+   see harness/tiny_model.py) for tests and the offline default.
 
 openai-harmony always needs the o200k vocab file; `harmony_encoding()` points it at the verified local copy.
 """
@@ -46,7 +47,7 @@ TEMPLATE_SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db
 TEMPLATE_MEMBER = f"llama_cpp_python-{TEMPLATE_VERSION}/vendor/llama.cpp/models/templates/openai-gpt-oss-120b.jinja"
 TEMPLATE_SHA256 = "a4c9919cbbd4acdd51ccffe22da049264b1b73e59055fa58811a99efbd7c8146"
 
-TINY_MODEL_ID = "tiny-random-gpt-oss"
+TINY_MODEL_ID = "tiny-gpt-oss"
 KNOWN_HUB_MODELS = ("openai/gpt-oss-safeguard-20b", "openai/gpt-oss-20b", "openai/gpt-oss-safeguard-120b",
                     "openai/gpt-oss-120b")
 

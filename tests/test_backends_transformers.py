@@ -1,4 +1,4 @@
-"""The two local transformers backends on the tiny random-weight gpt-oss: real generation, real renderers."""
+"""The two local transformers backends on the tiny offline gpt-oss: real generation, real renderers."""
 
 from __future__ import annotations
 

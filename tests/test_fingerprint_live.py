@@ -34,7 +34,7 @@ def transformers_serve():
 
 def _reference_config(server, **options) -> BackendConfig:
     return BackendConfig(name="reference", kind="openai-compatible", base_url=server.base_url,
-                         model="tiny-random-gpt-oss", options=options)
+                         model="tiny-gpt-oss", options=options)
 
 
 def test_reference_server_with_token_ids_is_vllm_at_its_own_date(reference):
@@ -80,7 +80,7 @@ def test_transformers_serve_is_the_chat_template(transformers_serve):
 
 
 def test_cli_expect_mismatch_is_exit_1_and_human_output(reference):
-    done = run_harness("fingerprint", "--base-url", reference.base_url, "--model", "tiny-random-gpt-oss",
+    done = run_harness("fingerprint", "--base-url", reference.base_url, "--model", "tiny-gpt-oss",
                        "--return-token-ids", "--renderers", "hf-template,vllm", "--expect", "hf-template")
     assert done.returncode == 1, done.stderr
     assert "verdict: vllm" in done.stdout and "hf-template ruled out by" in done.stdout
@@ -90,7 +90,7 @@ def test_cli_expect_mismatch_is_exit_1_and_human_output(reference):
 def test_cli_configured_backend_and_bad_input(reference, tmp_path):
     config = tmp_path / "harness.toml"
     config.write_text(f'[backends.ref]\nkind = "openai-compatible"\nbase_url = "{reference.base_url}"\n'
-                      f'model = "tiny-random-gpt-oss"\noptions = {{ server = "vllm" }}\n')
+                      f'model = "tiny-gpt-oss"\noptions = {{ server = "vllm" }}\n')
     done = run_harness("fingerprint", "--backend", "ref", "--config", str(config), "--json",
                        "--renderers", "harmony,vllm,vllm-0.10", "--date", YESTERDAY)
     assert done.returncode == 0, done.stderr

@@ -57,7 +57,7 @@ def test_chat_returns_prompt_ids_of_the_vllm_render_and_parsable_output(model_se
     from harness.servers._http import secret_fingerprint
 
     client = OpenAI(base_url=model_server.base_url, api_key="sk-test-secret", max_retries=0)
-    response = client.chat.completions.create(model="tiny-random-gpt-oss", messages=BODY["messages"],
+    response = client.chat.completions.create(model="tiny-gpt-oss", messages=BODY["messages"],
                                               reasoning_effort="low", max_tokens=8,
                                               extra_body={"return_token_ids": True})
     extra = response.model_extra
@@ -145,7 +145,7 @@ def test_bad_requests_get_openai_style_errors(scripted_server, raw, status, frag
 
 def test_models_endpoint_lists_the_served_model(scripted_server):
     data = httpx.get(f"{scripted_server.base_url}/models").json()["data"]
-    assert [m["id"] for m in data] == ["tiny-random-gpt-oss"]
+    assert [m["id"] for m in data] == ["tiny-gpt-oss"]
 
 
 @pytest.mark.slow

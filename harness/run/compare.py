@@ -78,8 +78,8 @@ def run_compare(options: CompareOptions) -> CompareResult:
         if profile == "offline":
             kwargs = {"max_tokens": options.max_tokens} if options.max_tokens else {}
             configs = offline_backends(stack, names=options.backends, **kwargs)
-            notes.append("offline profile: the tiny gpt-oss has RANDOM weights, so its labels show the mechanics "
-                         "of the comparison, not the real model's behaviour")
+            notes.append("offline profile: the tiny gpt-oss was trained here for seconds on synthetic spam cases, "
+                         "so its labels show the mechanics of the comparison, not the real model's behaviour")
         else:
             from harness.config import load_config
 

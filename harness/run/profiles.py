@@ -1,6 +1,6 @@
 """Where the backends of a compare run come from: a config file, or the offline profile.
 
-The offline profile needs no credentials, no GPU and no download: the tiny random-weight gpt-oss through
+The offline profile needs no credentials, no GPU and no download: the tiny gpt-oss (trained here in seconds to answer in Harmony) through
 `transformers-pipeline` (chat template), `transformers-harmony` (openai-harmony), `transformers serve` (a real
 OpenAI-compatible server that renders with the chat template) and the project's reference Harmony server (renders
 like vLLM, returns prompt_token_ids). The servers are started here on 127.0.0.1 and stopped by the caller's stack.
@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.backends.base import BackendConfig, Sampling
 from harness.errors import HarnessError
 
-OFFLINE_MAX_TOKENS = 48  # the tiny model's text is noise; a short budget keeps `make compare` quick on 2 cores
+OFFLINE_MAX_TOKENS = 48  # the tiny model's answers fit in 48 tokens; a short budget keeps `make compare` quick on 2 cores
 DEFAULT_CONFIG = Path("harness.toml")
 
 
