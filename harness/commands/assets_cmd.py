@@ -24,13 +24,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from harness.console import make_console
 
     table = Table(title=f"assets for {info['model_id']} ({info['source']}, harmony {info['harmony_version']})")
     for column in ("asset", "path", "source", "sha256"):
         table.add_column(column)
     for row in info["files"]:
         table.add_row(row["name"], row["path"], row["source"], (row["sha256"] or "-")[:16])
-    Console().print(table)
+    make_console().print(table)
     return 0

@@ -47,13 +47,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_calls(flows: list[dict], path) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from harness.capture.calls import llm_calls
+    from harness.console import make_console
 
     calls = llm_calls(flows)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     table = Table(title=f"{len(calls)} LLM call(s) in {len(flows)} flow(s): {path}")
     for column in ("endpoint", "model", "provider", "roles", "reasoning_effort", "sampling", "status"):
         table.add_column(column, overflow="fold")

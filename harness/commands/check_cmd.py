@@ -55,9 +55,9 @@ def run_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2, allow_nan=False))
     else:
-        from rich.console import Console
+        from harness.console import make_console
 
-        console = Console()
+        console = make_console()
         console.print(rich_table(report))
         for note in report.notes:
             console.print(f"[yellow]note:[/] {note}")

@@ -77,19 +77,20 @@ def run_latency_sweep(args: argparse.Namespace, profile: str) -> int:
     if args.json:
         print(Path(result.files["sweep_json"]).read_text())
         return 0
-    from rich.console import Console
+    from harness.console import make_console
 
-    console = Console()
+    console = make_console()
     console.print(sweep_table(result))
     console.print(f"sweep_json: {result.files['sweep_json']}\nsweep_csv: {result.files['sweep_csv']}")
     return 0
 
 
 def print_summary(result) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from harness.console import make_console
+
+    console = make_console()
     stats = json.loads(Path(result.files["stats"]).read_text())
     table = Table(title=f"agreement ({result.profile} profile, {result.run_dir})")
     for column in ("a", "b", "n", "agreement", "95% CI (exact)", "kappa", "verdict"):

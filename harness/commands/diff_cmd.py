@@ -42,11 +42,10 @@ def run_tokens_diff(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(diff.to_json(), ensure_ascii=False))
         return 0
-    from rich.console import Console
-
+    from harness.console import make_console
     from harness.diff.view import token_diff_view
 
-    Console().print(token_diff_view(diff, Path(args.a).name, Path(args.b).name))
+    make_console().print(token_diff_view(diff, Path(args.a).name, Path(args.b).name))
     return 0
 
 
@@ -60,11 +59,10 @@ def run_render_diff(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(result.to_json(), ensure_ascii=False))
             return 0
-        from rich.console import Console
-
+        from harness.console import make_console
         from harness.diff.view import render_diff_view
 
-        Console().print(render_diff_view(result))
+        make_console().print(render_diff_view(result))
         return 0
     cases = [(case_id, render_diff(request, names, date=date)) for case_id, request in _scenario_requests(args.scenario)]
     summary = _scenario_summary(names, cases)
@@ -143,8 +141,9 @@ def _scenario_summary(names: list[str], cases: list) -> list[dict]:
 
 
 def _print_scenario(date: str, summary: list[dict], cases: list) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from harness.console import make_console
 
     table = Table(title=f"render diff over {len(cases)} case(s) (date {date})")
     for column in ("a", "b", "identical cases", "classes (cases)"):
@@ -152,4 +151,4 @@ def _print_scenario(date: str, summary: list[dict], cases: list) -> None:
     for row in summary:
         table.add_row(row["a"], row["b"], f"{row['identical_cases']}/{row['cases']}",
                       ", ".join(f"{c} ({n})" for c, n in row["class_counts"].items()) or "-")
-    Console().print(table)
+    make_console().print(table)

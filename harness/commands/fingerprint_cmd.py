@@ -83,11 +83,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_result(result) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    from harness.console import make_console
+
+    console = make_console()
     date = result.evidence_date()
     table = Table(title=f"{result.backend}: prompt tokens per probe (renders dated {date}; evidence: "
                         f"{result.evidence})")

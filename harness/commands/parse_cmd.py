@@ -35,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(result, n_tokens: int, name: str) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from harness.console import make_console
 
     table = Table(title=f"{name}: {n_tokens} tokens, {len(result.messages)} messages, "
                         f"{len(result.unparsed)} unparsed spans")
@@ -54,7 +55,7 @@ def _print_table(result, n_tokens: int, name: str) -> None:
         table.add_row(f"{item.start}-{item.end}", Text(item.role or "-"), Text(item.recipient or ""),
                       Text(item.channel or ""), Text(item.content_type or ""), Text(item.terminator or "-"),
                       Text(_preview(item.content)), Text(", ".join(item.anomalies), style="yellow"))
-    Console().print(table)
+    make_console().print(table)
 
 
 def _preview(text: str) -> str:

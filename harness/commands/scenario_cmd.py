@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from harness.console import make_console
 
     table = Table(title="built-in scenarios")
     for column in ("name", "cases", "gold", "prompt format", "effort", "label", "labels", "dataset"):
@@ -50,8 +51,5 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(row["name"], str(row["cases"]), str(row["gold"]), row["prompt_format"],
                       row["reasoning_effort"] or "-", row["label_kind"] + (" (ordinal)" if row["ordinal"] else ""),
                       ",".join(row["labels"] or []) or "-", row["dataset"] or "-")
-    console = Console()
-    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(width=160)
-    console.print(table)
+    make_console().print(table)
     return 0

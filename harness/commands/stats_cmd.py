@@ -24,11 +24,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(result.dumps())
         return 0
-    from rich.console import Console
-
+    from harness.console import make_console
     from harness.stats.view import tables
 
-    console = Console()
+    console = make_console()
     for table in tables(result):
         console.print(table)
     for note in result.notes:
