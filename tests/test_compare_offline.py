@@ -130,6 +130,12 @@ def test_report_was_written(offline_run):
     files = offline_run["summary"]["files"]
     for name in ("report_md", "report_html"):
         assert name in files and (offline_run["run"] / files[name].rsplit("/", 1)[-1]).stat().st_size > 0
+    # the captured payloads themselves are in the report, redacted, for the HTTP backends only
+    report = (offline_run["run"] / "report.md").read_text()
+    wire = report.split("## Wire payloads", 1)[1].split("\n## ", 1)[0]
+    assert "transformers-serve (capture)" in wire and "harmony-server (capture)" in wire
+    assert "local-pipeline" not in wire and "curl -sS http://127.0.0.1:" in wire
+    assert "authorization: Bearer [REDACTED]" in wire and "x-harness-case" not in wire
 
 
 def test_policy_module_scenario_labels_come_from_the_module_parse(tmp_path):

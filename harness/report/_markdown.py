@@ -57,6 +57,7 @@ def render_markdown(s: dict[str, Any]) -> str:
     out += _environment(s)
     out += _classes(s)
     out += _divergent(s)
+    out += _wire_sample(s)
     out += _latency(s)
     out += _leaks(s)
     out += _notes_and_files(s)
@@ -226,6 +227,21 @@ def _divergent(s: dict[str, Any]) -> list[str]:
             out += details(f"request {backend} sent ({request['source']}, redacted)", body)
     if div["count"] > len(div["shown"]):
         out += [f"_{div['count'] - len(div['shown'])} more divergent case(s) not shown; see summary.json._", ""]
+    return out
+
+
+def _wire_sample(s: dict[str, Any]) -> list[str]:
+    sample = s.get("wire_sample") or {}
+    if not sample.get("requests"):
+        return []
+    where = "captured by the proxy" if sample.get("source") == "capture" else "as recorded by the backends"
+    out = ["## Wire payloads", "",
+           f"What each backend was sent for `{sample['case_id']}` (repeat {sample['repeat']}), {where}; "
+           "secrets redacted.", ""]
+    for name, request in sample["requests"].items():
+        body = fence(request["curl"], "bash") if "curl" in request else fence(
+            json.dumps(request.get("body"), indent=2, ensure_ascii=False), "json")
+        out += details(f"{name} ({request.get('source', DASH)})", body)
     return out
 
 

@@ -38,6 +38,7 @@ def build_summary(folder: RunFolder) -> dict[str, Any]:
                     "params": param_classes(folder, backends),
                     "output": output_classes(folder.records)},
         "divergent_cases": divergent_cases(folder, backends),
+        "wire_sample": wire_sample(folder, backends),
         "latency": latency(folder.records, backends),
         "leaks": leaks(folder.records, backends),
         "files": {},
@@ -417,6 +418,21 @@ def _prompt_diffs(detail, records, backends: list[str], case_id: str, repeat: in
         detail["prompt_diffs"].append({"a": a, "b": b, "identical": diff.identical, "classes": diff.classes,
                                        "first_divergence": diff.first_divergence,
                                        "segments": [] if diff.identical else _segments(exposed[a], exposed[b])})
+
+
+def wire_sample(folder: RunFolder, backends: list[str]) -> dict[str, Any]:
+    """What went over the wire for one case (the first captured one), per backend, as redacted curl commands:
+    evidence that every backend was sent the same request, even when no label differs."""
+    source, bodies = _bodies_by_key(folder)
+    keys = sorted(bodies, key=lambda key: (key[1], key[0]))
+    if not keys:
+        return {"source": source, "case_id": None, "repeat": None, "requests": {}}
+    case_id, repeat = keys[0]
+    records = {(r.case_id, r.backend, r.repeat): r for r in folder.records}
+    detail: dict[str, Any] = {"requests": {}}
+    _requests(detail, folder, records, bodies, backends, case_id, repeat)
+    over_http = {name: request for name, request in detail["requests"].items() if "curl" in request}
+    return {"source": source, "case_id": case_id, "repeat": repeat, "requests": over_http}
 
 
 def _requests(detail, folder: RunFolder, records, bodies, backends: list[str], case_id: str, repeat: int) -> None:
