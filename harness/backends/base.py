@@ -190,3 +190,14 @@ class RemoteBackend:
         if client is not None:
             close = getattr(client, "aclose", None) or client.close  # httpx: aclose; openai and hf clients: close
             await close()
+
+
+def proxy_verify(context: BackendContext, capture: bool) -> tuple[str | None, Any]:
+    """(proxy URL, `verify` for httpx) for a backend: through the capture proxy when one runs and the backend
+    allows it, trusting the combined certifi + proxy CA bundle; otherwise direct with default verification."""
+    proxy = context.proxy_url if capture else None
+    if not proxy or not context.ca_bundle:
+        return proxy, True
+    import ssl
+
+    return proxy, ssl.create_default_context(cafile=context.ca_bundle)

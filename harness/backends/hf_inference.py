@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.backends import http_errors
-from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend
+from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend, proxy_verify
 from harness.backends.openai_compatible import CORRELATION_HEADER, completion_from_body, request_body
 from harness.errors import HarnessError
 from harness.records import BackendError, Completion
@@ -85,8 +85,7 @@ def _client_class():
 
         async def _get_async_client(self):
             if self._async_client is None:
-                proxy = self._harness_context.proxy_url if self._use_proxy else None
-                verify = (self._harness_context.ca_bundle or True) if proxy else True
+                proxy, verify = proxy_verify(self._harness_context, self._use_proxy)
                 session = httpx2.AsyncClient(
                     event_hooks={"request": [async_hf_request_event_hook, self._on_request],
                                  "response": [async_hf_response_event_hook, self._on_response]},

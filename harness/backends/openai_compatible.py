@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.backends import http_errors
-from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend
+from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend, proxy_verify
 from harness.errors import HarnessError
 from harness.records import Completion, Usage
 from harness.request import ChatRequest
@@ -149,9 +149,9 @@ class OpenAICompatibleBackend(RemoteBackend):
             import openai
 
             http_client = None
-            if self.context.proxy_url and self.config.capture:
-                http_client = openai.DefaultAsyncHttpxClient(proxy=self.context.proxy_url,
-                                                             verify=self.context.ca_bundle or True)
+            proxy, verify = proxy_verify(self.context, self.config.capture)
+            if proxy:
+                http_client = openai.DefaultAsyncHttpxClient(proxy=proxy, verify=verify)
             self._client = openai.AsyncOpenAI(base_url=self.config.base_url, api_key=self._api_key,
                                               max_retries=0, timeout=self.config.timeout, http_client=http_client)
         return self._client

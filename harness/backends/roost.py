@@ -26,7 +26,7 @@ import re
 from typing import Any
 
 from harness.backends import http_errors
-from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend
+from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend, proxy_verify
 from harness.backends.openai_compatible import (
     CORRELATION_HEADER,
     REQUEST_ID_HEADERS,
@@ -109,8 +109,7 @@ class RoostBackend(RemoteBackend):
         if self._client is None:
             import httpx
 
-            proxy = self.context.proxy_url if self.config.capture else None
-            verify = (self.context.ca_bundle or True) if proxy else True
+            proxy, verify = proxy_verify(self.context, self.config.capture)
             self._client = httpx.AsyncClient(proxy=proxy, verify=verify, timeout=self.config.timeout)
         return self._client
 
