@@ -28,7 +28,13 @@ from urllib.parse import urlsplit
 
 from harness.backends import http_errors
 from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend, proxy_verify
-from harness.backends.openai_compatible import CORRELATION_HEADER, completion_from_body, request_body
+from harness.backends.openai_compatible import (
+    CORRELATION_HEADER,
+    api_key_from_env,
+    completion_from_body,
+    extra_body_option,
+    request_body,
+)
 from harness.errors import HarnessError
 from harness.records import BackendError, Completion
 from harness.request import ChatRequest
@@ -54,11 +60,7 @@ def is_hf_host(base_url: str | None) -> bool:
 def resolve_token(config: BackendConfig) -> str | None:
     """The key this backend may send, or None for "send none" (see the module docstring)."""
     if config.api_key_env:
-        value = os.environ.get(config.api_key_env)
-        if not value:
-            raise HarnessError(f"backend {config.name!r}: environment variable {config.api_key_env} (api_key_env) "
-                               "is not set")
-        return value
+        return api_key_from_env(config, None)
     if not is_hf_host(config.base_url):
         return None  # never the HF token to a non-HF host, unless configured explicitly
     from huggingface_hub import get_token
@@ -121,13 +123,10 @@ class HFInferenceBackend(RemoteBackend):
         if not config.model:
             raise HarnessError(f"backend {config.name!r}: hf-inference needs model (a hub id such as "
                                "openai/gpt-oss-safeguard-20b)")
-        extra_body = config.options.get("extra_body", {})
-        if not isinstance(extra_body, dict):
-            raise HarnessError(f"backend {config.name!r}: options.extra_body must be a table")
         super().__init__(config, context)
         self.provider = config.provider or "auto"
         self._token = resolve_token(config)
-        self._extra_body = dict(extra_body)
+        self._extra_body = extra_body_option(config)
 
     def fingerprint_extra(self) -> dict[str, Any]:
         return {"provider": self.provider, "extra_body": self._extra_body}
@@ -135,9 +134,9 @@ class HFInferenceBackend(RemoteBackend):
     def _get_client(self):
         if self._client is None:
             cls = _client_class()
-            use_proxy = bool(self.context.proxy_url and self.config.capture)
             options = {"api_key": self._token or NO_KEY, "timeout": self.config.timeout,
-                       "harness_context": self.context, "strip_auth": self._token is None, "use_proxy": use_proxy}
+                       "harness_context": self.context, "strip_auth": self._token is None,
+                       "use_proxy": self.config.capture}
             if self.config.base_url:
                 self._client = cls(base_url=self.config.base_url, **options)
             else:

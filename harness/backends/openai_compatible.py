@@ -24,11 +24,12 @@ from typing import Any
 
 from harness.backends import http_errors
 from harness.backends.base import BackendConfig, BackendContext, RemoteBackend, backend, proxy_verify
+from harness.capture.addon import CASE_HEADER
 from harness.errors import HarnessError
 from harness.records import Completion, Usage
 from harness.request import ChatRequest
 
-CORRELATION_HEADER = "x-harness-case"
+CORRELATION_HEADER = CASE_HEADER  # the capture proxy records it, then strips it before forwarding
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid")
 PROVIDER_HEADER = "x-inference-provider"
 LOCAL_API_KEY = "EMPTY"  # what local servers (vLLM, transformers serve) accept when they check nothing
@@ -122,6 +123,14 @@ def api_key_from_env(config: BackendConfig, default: str | None) -> str | None:
     return value
 
 
+def extra_body_option(config: BackendConfig) -> dict[str, Any]:
+    """A copy of `options.extra_body` (fields merged at the top level of every request body)."""
+    extra_body = config.options.get("extra_body", {})
+    if not isinstance(extra_body, dict):
+        raise HarnessError(f"backend {config.name!r}: options.extra_body must be a table")
+    return dict(extra_body)
+
+
 class OpenAICompatibleBackend(RemoteBackend):
     def __init__(self, config: BackendConfig, context: BackendContext):
         if not config.base_url:
@@ -129,12 +138,9 @@ class OpenAICompatibleBackend(RemoteBackend):
                                "http://localhost:8000/v1)")
         if not config.model:
             raise HarnessError(f"backend {config.name!r}: openai-compatible needs model (the served model name)")
-        extra_body = config.options.get("extra_body", {})
-        if not isinstance(extra_body, dict):
-            raise HarnessError(f"backend {config.name!r}: options.extra_body must be a table")
         super().__init__(config, context)
         self._api_key = api_key_from_env(config, LOCAL_API_KEY)
-        self._extra_body = dict(extra_body)
+        self._extra_body = extra_body_option(config)
         option = config.options.get("return_token_ids")
         self.return_token_ids = bool(option) if option is not None else config.options.get("server") == "vllm"
         if self.return_token_ids:

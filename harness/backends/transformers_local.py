@@ -9,8 +9,8 @@
   those ids with `model.generate`. The reference path.
 
 Both split analysis, final and tool calls from the generated token ids with the Harmony parser (never by searching
-decoded text). An output with no channel anywhere (a random-weight model) becomes plain `text`; one that stopped
-during analysis has `text == ""`.
+decoded text). An output with no channel anywhere (a model that does not speak Harmony) becomes plain `text`; one
+that stopped during analysis has `text == ""`.
 Greedy unless the effective temperature is > 0 (then sampled, seeded with `seed`, default 0). `max_new_tokens`
 comes from `max_tokens` (default 256). Generation runs in a worker thread; calls on one model are serialized (a
 lock per model: two generations at once only fight over the same CPU cores). Batches pad on the left.
@@ -33,7 +33,7 @@ from harness.records import BackendError, Completion, Usage
 from harness.request import ChatRequest
 
 RETURN, CALL, ENDOFTEXT = 200002, 200012, 199999
-STOP_IDS = (RETURN, CALL, ENDOFTEXT)
+STOP_IDS = (RETURN, CALL, ENDOFTEXT)  # where vLLM stops a gpt-oss completion
 PAD_ID = ENDOFTEXT
 DEFAULT_MAX_TOKENS = 256
 
@@ -110,7 +110,7 @@ def completion_from_output(prompt_ids: list[int], output_ids: list[int], tokeniz
                   for m in parsed.messages if m.recipient and m.role == "assistant"]
     if finals or any(m.channel or m.recipient for m in parsed.messages):
         text = "".join(m.content for m in finals)  # "" when it stopped before a final answer
-    else:  # no channel anywhere (e.g. a random-weight model): what was generated is the content
+    else:  # no channel anywhere (a model that does not speak Harmony): what was generated is the content
         text = "".join(m.content for m in parsed.messages) or tokenizer.decode(output_ids, skip_special_tokens=True)
     reasoning = "\n".join(m.content for m in analysis) if analysis else None
     last = output_ids[-1] if output_ids else None

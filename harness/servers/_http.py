@@ -26,22 +26,22 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from harness.capture.addon import SECRET_HEADERS
+
 HOST = "127.0.0.1"
 READY_PREFIX = "harness-server listening on "
-# Header values that carry credentials: kept out of every record (a short hash lets tests match a known key).
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie",
-                            "x-goog-api-key"})
 TRANSPORT_KEY = "harness.transport"
 
 
 def redact_header(name: str, value: str) -> str:
+    """Credential headers (the capture's list) are kept out of every record; a short hash of the secret lets tests
+    match a known key."""
     if name.lower() not in SECRET_HEADERS:
         return value
     scheme, _, secret = value.partition(" ")
     if not secret:  # no scheme: the whole value is the secret
         scheme, secret = "", value
-    digest = hashlib.sha256(secret.encode()).hexdigest()[:12]
-    return f"{scheme + ' ' if scheme else ''}<redacted sha256:{digest}>"
+    return f"{scheme + ' ' if scheme else ''}{secret_fingerprint(secret)}"
 
 
 def secret_fingerprint(secret: str) -> str:

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-# <|return|>, <|call|>, <|endoftext|>: where vLLM stops a gpt-oss completion.
-STOP_TOKEN_IDS = (200002, 200012, 199999)
+from harness.backends.transformers_local import PAD_ID, STOP_IDS, cut_at_stop
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,8 @@ class LocalModel:
 
         model = self._load()
         sample = temperature > 0
-        kwargs = {"do_sample": sample, "max_new_tokens": max_tokens, "eos_token_id": list(STOP_TOKEN_IDS),
-                  "pad_token_id": STOP_TOKEN_IDS[-1]}
+        kwargs = {"do_sample": sample, "max_new_tokens": max_tokens, "eos_token_id": list(STOP_IDS),
+                  "pad_token_id": PAD_ID}
         if sample:
             torch.manual_seed(0 if seed is None else seed)  # seeded: the same request gives the same tokens
             kwargs.update(temperature=temperature, top_p=1.0 if top_p is None else top_p)
@@ -80,16 +79,11 @@ class ScriptedCompletion:
 
     def generate(self, prompt_ids: Sequence[int], *, max_tokens: int, temperature: float = 0.0,
                  top_p: float | None = None, seed: int | None = None) -> Generation:
-        ids = list(self.ids)
-        for i, token in enumerate(ids):  # stop where a model would: at the first stop token
-            if token in STOP_TOKEN_IDS:
-                ids = ids[:i + 1]
-                break
-        return _finish(ids[:max_tokens], max_tokens)
+        return _finish(cut_at_stop(self.ids)[:max_tokens], max_tokens)  # stop where a model would
 
 
 def _finish(ids: list[int], max_tokens: int) -> Generation:
-    if ids and ids[-1] in STOP_TOKEN_IDS:
+    if ids and ids[-1] in STOP_IDS:
         return Generation(ids, "stop")
     return Generation(ids, "length" if len(ids) >= max_tokens else "stop")
 
