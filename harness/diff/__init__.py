@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from harness.diff.align import Alignment, Segment, align
 from harness.diff.classify import RENDER_CLASSES, Classification, Finding, MessagePair, classify
+from harness.diff.tokens import decode, token_rows
+from harness.render.parser import ParseResult, parse_tokens
 
 if TYPE_CHECKING:
     from harness.assets import Assets
@@ -30,8 +32,8 @@ class TokenDiff:
     b: tuple[int, ...]
     alignment: Alignment
     classification: Classification
-    parse_a: object | None = None  # harness.render.parser.ParseResult (None when identical: nothing to read)
-    parse_b: object | None = None
+    parse_a: ParseResult | None = None  # None when identical: nothing to read
+    parse_b: ParseResult | None = None
 
     @property
     def identical(self) -> bool:
@@ -60,8 +62,6 @@ class TokenDiff:
     def to_json(self, *, tokens: bool = True) -> dict:
         """`classes`, `identical`, `first_divergence`, `segments` (DESIGN.md contract), plus findings.
         Changed segments list their tokens (id, text, special) unless `tokens=False`."""
-        from harness.diff.tokens import decode, token_rows
-
         segments = []
         for seg in self.segments:
             row = {"op": seg.op, "a": [seg.a_start, seg.a_end], "b": [seg.b_start, seg.b_end]}
@@ -84,8 +84,6 @@ def diff_tokens(a: Sequence[int], b: Sequence[int]) -> TokenDiff:
     alignment = align(a, b)
     if alignment.identical:
         return TokenDiff(a, b, alignment, Classification((), ()))
-    from harness.render.parser import parse_tokens
-
     parse_a, parse_b = parse_tokens(a), parse_tokens(b)
     return TokenDiff(a, b, alignment, classify(a, b, alignment, parse_a, parse_b), parse_a, parse_b)
 

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.diff.align import Alignment
-from harness.diff.tokens import START, TERMINATORS, is_special, piece
+from harness.diff.tokens import decode, is_special, piece
+from harness.render.parser import KNOWN_ROLES, START, TERMINATORS
 
 # The ids of TAXONOMY.md, "Prompt render" table, in table order.
 RENDER_CLASSES = (
@@ -28,9 +29,6 @@ RENDER_CLASSES = (
     "history-terminator", "analysis-retention", "tool-result-serialization", "tool-args-serialization",
     "special-token-as-text", "double-render", "content-whitespace", "content-text", "generation-prompt", "other",
 )
-_KNOWN_ROLES = {"system", "developer", "user", "assistant"}
-_CONTROL_TEXT = ("<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|return|>", "<|call|>", "<|constrain|>",
-                 "<|startoftext|>", "<|endoftext|>")
 # A rendered Harmony conversation spelled inside content (specials as text, or stripped by skip_special_tokens).
 _RENDERED = re.compile(r"<\|start\|>\s*(system|developer|user|assistant)\b.*?<\|message\|>"
                        r"|Knowledge cutoff: \d{4}-\d{2}.*?# Valid channels:", re.DOTALL)
@@ -142,7 +140,7 @@ class _Classifier:
         if ia is not None or ib is not None:
             self.pairs.append(MessagePair(ia, ib, "identical" if same else "generation-prompt"))
         if not same:
-            detail = f"{_show(_decode(tail_a)) or 'nothing'} vs {_show(_decode(tail_b)) or 'nothing'}"
+            detail = f"{_show(decode(tail_a)) or 'nothing'} vs {_show(decode(tail_b)) or 'nothing'}"
             self.add("generation-prompt", ia, ib, f"generation prompt: {detail}", (A.tail, len(A.ids)),
                      (B.tail, len(B.ids)))
 
@@ -227,7 +225,7 @@ class _Classifier:
                                     f"{mb.channel}/{mb.recipient}")
             header_found = True
         if not header_found and list(A.tokens(ma.header_span)) != list(B.tokens(mb.header_span)):
-            header_a, header_b = _decode(A.tokens(ma.header_span)), _decode(B.tokens(mb.header_span))
+            header_a, header_b = decode(A.tokens(ma.header_span)), decode(B.tokens(mb.header_span))
             cls = ("special-token-as-text" if header_a == header_b
                    else "content-whitespace" if header_a.split() == header_b.split() else "other")
             self.add(cls, i, j, f"{name}: header {_show(header_a)} vs {_show(header_b)}")
@@ -362,7 +360,7 @@ class _Classifier:
         for seg in self.alignment.changes():
             tokens_a, tokens_b = A.ids[seg.a_start:seg.a_end], B.ids[seg.b_start:seg.b_end]
             for mine, theirs, label in ((tokens_a, tokens_b, "a"), (tokens_b, tokens_a, "b")):
-                text = _decode([t for t in theirs if not is_special(t)])
+                text = decode([t for t in theirs if not is_special(t)])
                 spelled = sorted({piece(t) for t in mine if is_special(t) and piece(t) in text})
                 if spelled:
                     self.add("special-token-as-text", self._at(A, seg.a_start), self._at(B, seg.b_start),
@@ -376,8 +374,8 @@ class _Classifier:
             if any(_overlaps(seg.a_span, f.a_span) or _overlaps(seg.b_span, f.b_span) for f in self.findings):
                 continue
             self.add("other", self._at(A, seg.a_start), self._at(B, seg.b_start),
-                     f"unexplained: {_show(_decode(A.ids[seg.a_start:seg.a_end]), 40) or 'nothing'} vs "
-                     f"{_show(_decode(B.ids[seg.b_start:seg.b_end]), 40) or 'nothing'}", seg.a_span, seg.b_span)
+                     f"unexplained: {_show(decode(A.ids[seg.a_start:seg.a_end]), 40) or 'nothing'} vs "
+                     f"{_show(decode(B.ids[seg.b_start:seg.b_end]), 40) or 'nothing'}", seg.a_span, seg.b_span)
 
     @staticmethod
     def _at(side: _Side, position: int) -> int | None:
@@ -417,12 +415,6 @@ def _overlaps(seg: tuple[int, int], span: tuple[int, int] | None) -> bool:
     return span is not None and seg[0] < seg[1] and seg[0] < span[1] and span[0] < seg[1]
 
 
-def _decode(ids: Sequence[int]) -> str:
-    from harness.diff.tokens import decode
-
-    return decode(ids)
-
-
 def _show(text: str, limit: int = 60) -> str:
     text = repr(text)[1:-1]
     return text if len(text) <= limit else text[:limit - 1] + "…"
@@ -449,7 +441,7 @@ def _role_family(role: str | None) -> str | None:
 
 
 def _is_tool_role(role: str | None) -> bool:
-    return role is not None and (role == "tool" or role not in _KNOWN_ROLES)
+    return role is not None and (role == "tool" or role not in KNOWN_ROLES)
 
 
 def _is_preamble(text: str) -> bool:

@@ -5,22 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from harness.assets import FIRST_SPECIAL_ID, VOCAB_SIZE
-
-STARTOFTEXT, ENDOFTEXT, RETURN, CONSTRAIN = 199998, 199999, 200002, 200003
-CHANNEL, START, END, MESSAGE, CALL = 200005, 200006, 200007, 200008, 200012
-TERMINATORS = frozenset({END, RETURN, CALL})
+from harness.assets import FIRST_SPECIAL_ID, VOCAB_SIZE, harmony_encoding
 
 
 def is_special(token: int) -> bool:
     return token >= FIRST_SPECIAL_ID
-
-
-@functools.lru_cache(maxsize=1)
-def _encoding():
-    from harness.assets import harmony_encoding
-
-    return harmony_encoding()
 
 
 def decode(ids: Sequence[int]) -> str:
@@ -31,11 +20,11 @@ def decode(ids: Sequence[int]) -> str:
             run.append(token)
             continue
         if run:
-            out.append(_encoding().decode(run))
+            out.append(harmony_encoding().decode(run))
             run = []
         out.append(piece(token))
     if run:
-        out.append(_encoding().decode(run))
+        out.append(harmony_encoding().decode(run))
     return "".join(out)
 
 
@@ -44,7 +33,7 @@ def piece(token: int) -> str:
     """Text of one token (a lone byte of a multi-byte character shows as U+FFFD)."""
     if not 0 <= token < VOCAB_SIZE:
         return f"<id {token}>"
-    return _encoding().decode([token])
+    return harmony_encoding().decode([token])
 
 
 def token_rows(ids: Sequence[int]) -> list[dict]:

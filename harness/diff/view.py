@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.diff import RenderDiff, TokenDiff
-from harness.diff.tokens import is_special, piece
+from harness.diff.tokens import decode, is_special, piece
 
 STYLE_SPECIAL = "bold cyan"
 STYLE_CHANGED_A = "bold white on red3"
@@ -119,8 +119,6 @@ def _tokens_text(ids, start: int, end: int, changed: set[int], side: str) -> Tex
     def flush(at_start: bool, at_end: bool) -> None:
         if not run:
             return
-        from harness.diff.tokens import decode
-
         chunk = decode(run)
         run.clear()
         text.append(_elide(chunk, at_start, at_end))
