@@ -319,3 +319,15 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("harness: error: ")
     assert not junit.exists()
+
+
+def test_providers_come_from_this_runs_records_not_a_later_run_in_the_same_store(tmp_path):
+    # The store is shared across runs: another run (other settings, other key) wrote the same case later; this
+    # run's records.csv names its own keys, and only those describe it.
+    run = make_run(tmp_path / "run", table({"b": [["1"]]}), providers={"b": "groq"})
+    pd.DataFrame([{"run_key": "c00/b/0", "case_id": "c00", "backend": "b", "repeat": 0}]).to_csv(
+        run / "records.csv", index=False)
+    with ResultStore(run / "results.sqlite") as store:
+        store.append(RunRecord(run_key="other-settings/c00/b/0", case_id="c00", backend="b", repeat=0, request={},
+                               completion=Completion(text="1", served_provider="together"), label="1"))
+    assert load_run(run).providers == {"b": ["groq"]}

@@ -97,13 +97,12 @@ def _from_store(path: Path, labels: pd.DataFrame, notes: list[str]):
     if not path.exists():
         notes.append("no results.sqlite: serving providers unknown")
         return {}, {}
-    from harness.run.store import ResultStore
+    from harness.report._load import run_records
 
     # Only the rows this run's labels.csv was written from: a cached store may hold older keys.
     wanted = set(zip(labels["case_id"], labels["backend"], labels["repeat"]))
     try:
-        with ResultStore(path) as store:
-            records = store.latest()
+        records = run_records(path.parent, notes)  # the store's rows for the run keys records.csv names
     except (sqlite3.DatabaseError, TypeError, KeyError, ValueError) as exc:  # not a store, or not ours
         raise HarnessError(f"{path} is not a readable result store ({type(exc).__name__})") from None
     latest = {}

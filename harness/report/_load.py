@@ -53,7 +53,7 @@ def load_run(run_dir: str | Path) -> RunFolder:
     renders = _json(path / "renders.json") if (path / "renders.json").is_file() else None
     if renders is None:
         notes.append("renders.json is missing: no render classes or token diffs")
-    records = _records(path, notes)
+    records = run_records(path, notes)
     flows, flows_path = _flows(path, run, notes)
     return RunFolder(path, run, labels, stats, renders, records, flows, flows_path, notes)
 
@@ -84,7 +84,7 @@ def _compute_stats(labels) -> dict[str, Any]:
     return compute_stats(usable).to_json()
 
 
-def _records(path: Path, notes: list[str]) -> list[RunRecord]:
+def run_records(path: Path, notes: list[str]) -> list[RunRecord]:
     """The records of this run: the store's latest rows for the run keys records.csv names (the store may hold
     rows of earlier runs with other settings); records.csv alone when the store is gone."""
     import pandas as pd
