@@ -23,10 +23,7 @@ RUN_FILES = ("run.json", "labels.csv", "records.csv", "stats.json", "renders.jso
 
 def build_report(run_dir: str | Path) -> dict[str, Any]:
     """The summary dict of a run folder (raises HarnessError when it is not one)."""
-    folder = load_run(run_dir)
-    summary = build_summary(folder)
-    summary["files"] = _files(folder)
-    return summary
+    return _summary(load_run(run_dir))
 
 
 def write_reports(run_dir: str | Path) -> dict[str, Path]:
@@ -35,8 +32,7 @@ def write_reports(run_dir: str | Path) -> dict[str, Path]:
     from harness.report._markdown import render_markdown
 
     folder = load_run(run_dir)
-    summary = build_summary(folder)
-    summary["files"] = _files(folder)
+    summary = _summary(folder)
     markdown = render_markdown(summary)
     latencies: dict[str, list[float]] = {}
     for record in folder.records:
@@ -50,6 +46,12 @@ def write_reports(run_dir: str | Path) -> dict[str, Path]:
     paths["summary_json"].write_text(json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False) + "\n",
                                      encoding="utf-8")
     return paths
+
+
+def _summary(folder: RunFolder) -> dict[str, Any]:
+    summary = build_summary(folder)
+    summary["files"] = _files(folder)
+    return summary
 
 
 def _files(folder: RunFolder) -> dict[str, str]:

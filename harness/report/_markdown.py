@@ -220,11 +220,7 @@ def _divergent(s: dict[str, Any]) -> list[str]:
                 out += details(f"token diff {pair['a']} vs {pair['b']}",
                                findings + ([""] if findings else []) + fence(_segments_text(pair["segments"]), "diff"))
         for backend, request in case["requests"].items():
-            if "curl" in request:
-                body = fence(request["curl"], "bash")
-            else:
-                body = fence(json.dumps(request["body"], indent=2, ensure_ascii=False), "json")
-            out += details(f"request {backend} sent ({request['source']}, redacted)", body)
+            out += details(f"request {backend} sent ({request['source']}, redacted)", _request_block(request))
     if div["count"] > len(div["shown"]):
         out += [f"_{div['count'] - len(div['shown'])} more divergent case(s) not shown; see summary.json._", ""]
     return out
@@ -236,13 +232,18 @@ def _wire_sample(s: dict[str, Any]) -> list[str]:
         return []
     where = "captured by the proxy" if sample.get("source") == "capture" else "as recorded by the backends"
     out = ["## Wire payloads", "",
-           f"What each backend was sent for `{sample['case_id']}` (repeat {sample['repeat']}), {where}; "
-           "secrets redacted.", ""]
+           (f"What each backend was sent for `{sample['case_id']}` (repeat {sample['repeat']}), {where}; "
+            "secrets redacted."), ""]
     for name, request in sample["requests"].items():
-        body = fence(request["curl"], "bash") if "curl" in request else fence(
-            json.dumps(request.get("body"), indent=2, ensure_ascii=False), "json")
-        out += details(f"{name} ({request.get('source', DASH)})", body)
+        out += details(f"{name} ({request.get('source', DASH)})", _request_block(request))
     return out
+
+
+def _request_block(request: dict[str, Any]) -> list[str]:
+    """A request as sent: its redacted curl command, or the redacted body of an in-process backend."""
+    if "curl" in request:
+        return fence(request["curl"], "bash")
+    return fence(json.dumps(request.get("body"), indent=2, ensure_ascii=False), "json")
 
 
 def _latency(s: dict[str, Any]) -> list[str]:

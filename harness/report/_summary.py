@@ -24,6 +24,9 @@ LEAK_EXAMPLES = 3
 def build_summary(folder: RunFolder) -> dict[str, Any]:
     run, stats = folder.run, folder.stats
     backends = _backend_names(folder)
+    # computed once here: several sections read the same request bodies and output findings
+    bodies = _bodies_by_key(folder)
+    findings = list(_findings(folder.records))
     summary = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -35,12 +38,12 @@ def build_summary(folder: RunFolder) -> dict[str, Any]:
         "verdicts": verdicts(stats),
         "stats": stats,
         "classes": {"render": render_classes(folder.renders),
-                    "params": param_classes(folder, backends),
-                    "output": output_classes(folder.records)},
-        "divergent_cases": divergent_cases(folder, backends),
-        "wire_sample": wire_sample(folder, backends),
+                    "params": param_classes(folder, backends, bodies),
+                    "output": output_classes(findings)},
+        "divergent_cases": divergent_cases(folder, backends, bodies),
+        "wire_sample": wire_sample(folder, backends, bodies),
         "latency": latency(folder.records, backends),
-        "leaks": leaks(folder.records, backends),
+        "leaks": leaks(findings, backends),
         "files": {},
     }
     return clean(summary)
@@ -147,7 +150,10 @@ def render_classes(renders: dict[str, Any] | None) -> dict[str, Any]:
             "backend_prompts": {k: dict(v) for k, v in prompts.items()}, "errors": errors}
 
 
-def _bodies_by_key(folder: RunFolder) -> tuple[str, dict[tuple[str, int], dict[str, Any]]]:
+Bodies = tuple[str, dict[tuple[str, int], dict[str, Any]]]  # (source, {(case_id, repeat): {backend: ...}})
+
+
+def _bodies_by_key(folder: RunFolder) -> Bodies:
     """(source, {(case_id, repeat): {backend: flow or body}}): captured flows first, else the bodies backends
     recorded as sent."""
     bodies: dict[tuple[str, int], dict[str, Any]] = defaultdict(dict)
@@ -172,12 +178,10 @@ def _bodies_by_key(folder: RunFolder) -> tuple[str, dict[tuple[str, int], dict[s
     return ("sent_body" if bodies else "unavailable"), bodies
 
 
-def param_classes(folder: RunFolder, backends: list[str]) -> dict[str, Any]:
-    try:
-        from harness.capture.params import compare_payloads
-    except ImportError:  # the params module is optional
-        return {"available": False, "source": "unavailable", "counts": {}, "by_pair": {}, "examples": []}
-    source, bodies = _bodies_by_key(folder)
+def param_classes(folder: RunFolder, backends: list[str], sent: Bodies) -> dict[str, Any]:
+    from harness.capture.params import compare_payloads
+
+    source, bodies = sent
     counts: Counter = Counter()
     by_pair: dict[str, Counter] = defaultdict(Counter)
     examples = []
@@ -202,6 +206,9 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
+Findings = list[tuple[RunRecord, list]]  # (record, its OutputFindings) per completed record
+
+
 def _findings(records: list[RunRecord]):
     from harness.outputs import check_completion
 
@@ -210,11 +217,11 @@ def _findings(records: list[RunRecord]):
             yield record, check_completion(record.completion, label_ok=record.label_ok)
 
 
-def output_classes(records: list[RunRecord]) -> dict[str, Any]:
+def output_classes(checked: Findings) -> dict[str, Any]:
     from harness.outputs import summarize
 
     rows: dict[str, list] = defaultdict(list)
-    for record, findings in _findings(records):
+    for record, findings in checked:
         rows[record.backend].append((f"{record.case_id}/{record.repeat}", findings))
     per_backend = summarize(dict(rows), examples=2)
     totals: Counter = Counter()
@@ -225,10 +232,10 @@ def output_classes(records: list[RunRecord]) -> dict[str, Any]:
     return {"counts": dict(sorted(totals.items())), "by_backend": per_backend, "completions_checked": checked}
 
 
-def leaks(records: list[RunRecord], backends: list[str]) -> dict[str, Any]:
+def leaks(checked: Findings, backends: list[str]) -> dict[str, Any]:
     """control-token-leak per backend: completions checked, how many leaked, where, with short examples."""
     result = {name: {"checked": 0, "leaking": 0, "rate": None, "where": {}, "examples": []} for name in backends}
-    for record, findings in _findings(records):
+    for record, findings in checked:
         entry = result.setdefault(record.backend, {"checked": 0, "leaking": 0, "rate": None, "where": {},
                                                    "examples": []})
         entry["checked"] += 1
@@ -320,7 +327,7 @@ def latency(records: list[RunRecord], backends: list[str]) -> dict[str, Any]:
 # divergent cases
 
 
-def divergent_cases(folder: RunFolder, backends: list[str]) -> dict[str, Any]:
+def divergent_cases(folder: RunFolder, backends: list[str], sent: Bodies) -> dict[str, Any]:
     """Cases whose labels differ across backends (on the same repeat), the first few with token diffs and the
     requests as sent."""
     labels = folder.labels
@@ -341,7 +348,7 @@ def divergent_cases(folder: RunFolder, backends: list[str]) -> dict[str, Any]:
             divergent.append((case_id, differing))
     renders_by_case = {c.get("case_id"): c for c in (folder.renders or {}).get("cases") or []}
     records = {(r.case_id, r.backend, r.repeat): r for r in folder.records}
-    _, bodies = _bodies_by_key(folder)
+    _, bodies = sent
     details = []
     for case_id, differing in divergent[:DIVERGENT_DETAIL]:
         per_backend = table[case_id]
@@ -420,10 +427,10 @@ def _prompt_diffs(detail, records, backends: list[str], case_id: str, repeat: in
                                        "segments": [] if diff.identical else _segments(exposed[a], exposed[b])})
 
 
-def wire_sample(folder: RunFolder, backends: list[str]) -> dict[str, Any]:
+def wire_sample(folder: RunFolder, backends: list[str], sent: Bodies) -> dict[str, Any]:
     """What went over the wire for one case (the first captured one), per backend, as redacted curl commands:
     evidence that every backend was sent the same request, even when no label differs."""
-    source, bodies = _bodies_by_key(folder)
+    source, bodies = sent
     keys = sorted(bodies, key=lambda key: (key[1], key[0]))
     if not keys:
         return {"source": source, "case_id": None, "repeat": None, "requests": {}}
