@@ -109,14 +109,8 @@ def _load_request(path: str):
 
 def _scenario_requests(path: str):
     from harness.errors import HarnessError
+    from harness.scenario import load_scenario
 
-    try:
-        from harness.scenarios import load_scenario
-    except ImportError:
-        try:
-            from harness.scenario import load_scenario
-        except ImportError:
-            raise HarnessError("scenario support not installed") from None
     requests = list(load_scenario(path).requests())
     if not requests:
         raise HarnessError(f"{path}: the scenario has no cases")
