@@ -67,6 +67,14 @@ def pinned_provider(flow: dict) -> str | None:
     return None
 
 
+def reasoning_effort(body: dict) -> Any:
+    """`reasoning_effort` (chat completions), else `reasoning.effort` (responses API)."""
+    if body.get("reasoning_effort") is not None:
+        return body["reasoning_effort"]
+    reasoning = body.get("reasoning")
+    return reasoning.get("effort") if isinstance(reasoning, dict) else None
+
+
 def is_llm_call(flow: dict) -> bool:
     body = request_json(flow)
     return body is not None and any(key in body for key in ("messages", "prompt", "input"))
@@ -81,9 +89,6 @@ def llm_calls(flows: list[dict]) -> list[LlmCall]:
         request = flow.get("request") or {}
         url = urlsplit(request.get("url") or "")
         messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-        effort = body.get("reasoning_effort")
-        if effort is None and isinstance(body.get("reasoning"), dict):
-            effort = body["reasoning"].get("effort")
         response = flow.get("response")
         if response is not None:
             status = str(response.get("status"))
@@ -92,6 +97,7 @@ def llm_calls(flows: list[dict]) -> list[LlmCall]:
         calls.append(LlmCall(
             flow_id=flow.get("id", ""), case=(flow.get("case") or {}).get("raw"), method=request.get("method", ""),
             endpoint=f"{url.netloc}{url.path}", model=body.get("model"), provider=served_provider(flow),
-            roles=tuple(str(m.get("role")) for m in messages if isinstance(m, dict)), reasoning_effort=effort,
+            roles=tuple(str(m.get("role")) for m in messages if isinstance(m, dict)),
+            reasoning_effort=reasoning_effort(body),
             sampling={k: body[k] for k in SAMPLING_KEYS if k in body}, stream=body.get("stream"), status=status))
     return calls

@@ -12,7 +12,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from harness.capture.calls import pinned_provider, request_json, response_json, served_provider
+from harness.capture.calls import (
+    pinned_provider,
+    reasoning_effort,
+    request_json,
+    response_json,
+    served_provider,
+)
 
 SAMPLING = ("temperature", "top_p", "top_k", "min_p", "seed", "frequency_penalty", "presence_penalty",
             "repetition_penalty", "logit_bias")
@@ -39,13 +45,6 @@ def _as_flow(item: dict) -> dict:
 
 def _show(value: Any) -> str:
     return UNSET if value is None else json.dumps(value, sort_keys=True)
-
-
-def _effort(body: dict) -> Any:
-    if body.get("reasoning_effort") is not None:
-        return body["reasoning_effort"]
-    reasoning = body.get("reasoning")
-    return reasoning.get("effort") if isinstance(reasoning, dict) else None
 
 
 def _budget(body: dict) -> tuple[str | None, Any]:
@@ -80,9 +79,10 @@ def compare_payloads(a_flow: dict, b_flow: dict, *, pinned: str | None = None) -
             findings.append(Finding("sampling-params", f"{key}: {_show(a.get(key))} vs {_show(b.get(key))}{note}",
                                     key))
 
-    if _effort(a) != _effort(b):
-        findings.append(Finding("reasoning-effort-param",
-                                f"reasoning effort: {_show(_effort(a))} vs {_show(_effort(b))}", "reasoning_effort"))
+    a_effort, b_effort = reasoning_effort(a), reasoning_effort(b)
+    if a_effort != b_effort:
+        findings.append(Finding("reasoning-effort-param", f"reasoning effort: {_show(a_effort)} vs {_show(b_effort)}",
+                                "reasoning_effort"))
 
     (a_key, a_budget), (b_key, b_budget) = _budget(a), _budget(b)
     if a_budget != b_budget:

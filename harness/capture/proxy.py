@@ -163,13 +163,6 @@ class ProxySession:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def check(self) -> None:
-        """Raise `ProxyDied` if the proxy has exited while the session is open."""
-        if self._proc is not None and self._proc.poll() is not None:
-            self.died = f"mitmdump exited with code {self._proc.returncode}"
-            raise ProxyDied(f"the capture proxy died mid-run ({self.died}; {self._tail() or 'no output'}); "
-                            f"flows captured until then are in {self.flows_path}")
-
     def stop(self, raise_if_died: bool = True) -> None:
         """Stop the proxy (terminate, then kill); raise `ProxyDied` if it had already died on its own."""
         if self._proc is None:

@@ -60,7 +60,7 @@ class CompareResult:
 
 def run_compare(options: CompareOptions) -> CompareResult:
     from harness.backends.base import BackendContext, create_backend
-    from harness.run.profiles import offline_backends, resolve_profile, select_backends
+    from harness.run.profiles import backend_configs, resolve_profile
     from harness.scenario import load_scenario
 
     if options.repeats < 1:
@@ -75,16 +75,10 @@ def run_compare(options: CompareOptions) -> CompareResult:
     notes: list[str] = []
 
     with contextlib.ExitStack() as stack:
+        configs = backend_configs(profile, options.config, options.backends, stack, max_tokens=options.max_tokens)
         if profile == "offline":
-            kwargs = {"max_tokens": options.max_tokens} if options.max_tokens else {}
-            configs = offline_backends(stack, names=options.backends, **kwargs)
             notes.append("offline profile: the tiny gpt-oss was trained here for seconds on synthetic spam cases, "
                          "so its labels show the mechanics of the comparison, not the real model's behaviour")
-        else:
-            from harness.config import load_config
-
-            configs = load_config(options.config or Path("harness.toml"))
-        configs = select_backends(configs, options.backends)
 
         context = BackendContext(run_dir=str(run_dir))
         capture_dir = None
@@ -247,9 +241,9 @@ def _render_evidence(scenario, records, renderer_names, date: str) -> dict[str, 
             if cid != case_id:
                 continue
             matches = [name for name, ids_r in rendered.items() if list(ids_r) == list(ids)]
-            closest = min(rendered, key=lambda n: len(diff_tokens(rendered[n], ids).classes))
-            served[backend] = {"matches": matches, "closest": closest,
-                               "vs_closest": _brief(diff_tokens(rendered[closest], ids))}
+            diffs = {name: diff_tokens(ids_r, ids) for name, ids_r in rendered.items()}
+            closest = min(diffs, key=lambda n: len(diffs[n].classes))
+            served[backend] = {"matches": matches, "closest": closest, "vs_closest": _brief(diffs[closest])}
         cases.append({"case_id": case_id, "token_counts": {n: len(v) for n, v in rendered.items()},
                       "pairs": pairs, "backend_prompts": served,
                       "token_ids": rendered if len(cases) < 3 else None})

@@ -1,7 +1,7 @@
 """Where the backends of a compare run come from: a config file, or the offline profile.
 
-The offline profile needs no credentials, no GPU and no download: the tiny gpt-oss (trained here in seconds to answer in Harmony) through
-`transformers-pipeline` (chat template), `transformers-harmony` (openai-harmony), `transformers serve` (a real
+The offline profile needs no credentials, no GPU and no download: the tiny gpt-oss (trained here in seconds to
+answer in Harmony) through `transformers-pipeline` (chat template), `transformers-harmony` (openai-harmony), `transformers serve` (a real
 OpenAI-compatible server that renders with the chat template) and the project's reference Harmony server (renders
 like vLLM, returns prompt_token_ids). The servers are started here on 127.0.0.1 and stopped by the caller's stack.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.backends.base import BackendConfig, Sampling
 from harness.errors import HarnessError
 
-OFFLINE_MAX_TOKENS = 48  # the tiny model's answers fit in 48 tokens; a short budget keeps `make compare` quick on 2 cores
+OFFLINE_MAX_TOKENS = 48  # the tiny model's answers fit; a short budget keeps `make compare` quick on 2 cores
 DEFAULT_CONFIG = Path("harness.toml")
 
 
@@ -55,6 +55,20 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
             name="harmony-server", kind="openai-compatible", model=TINY_MODEL_ID, base_url=reference.base_url,
             sampling=sampling, concurrency=1, timeout=300, options={"server": "vllm", "return_token_ids": True})
     return {name: config for name, config in configs.items() if name in wanted}
+
+
+def backend_configs(profile: str, config_path: Path | None, names: list[str] | None, stack: contextlib.ExitStack,
+                    *, max_tokens: int | None = None) -> dict[str, BackendConfig]:
+    """The selected backends of a resolved profile: the offline ones (servers started on `stack`; `max_tokens`
+    overrides their budget) or those of the config file (./harness.toml unless `config_path`)."""
+    if profile == "offline":
+        kwargs = {"max_tokens": max_tokens} if max_tokens else {}
+        configs = offline_backends(stack, names=names, **kwargs)
+    else:
+        from harness.config import load_config
+
+        configs = load_config(config_path or DEFAULT_CONFIG)
+    return select_backends(configs, names)
 
 
 def select_backends(configs: dict[str, BackendConfig], names: list[str] | None) -> dict[str, BackendConfig]:

@@ -12,7 +12,6 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Self
@@ -105,12 +104,6 @@ class ResultStore:
     def count(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-
-    def iter_all(self) -> Iterator[RunRecord]:
-        with self._lock:
-            rows = self._db.execute("SELECT record FROM records ORDER BY seq").fetchall()
-        for (payload,) in rows:
-            yield record_from_dict(json.loads(payload))
 
 
 def record_from_dict(data: dict[str, Any]) -> RunRecord:

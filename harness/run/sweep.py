@@ -176,16 +176,10 @@ def _sweep_config(config):
 
 
 def _backend_config(options: SweepOptions, stack):
-    from harness.run.profiles import offline_backends, resolve_profile, select_backends
+    from harness.run.profiles import backend_configs, resolve_profile
 
     profile = resolve_profile(options.profile, options.config)
-    if profile == "offline":
-        configs = offline_backends(stack, names=[options.backend])
-    else:
-        from harness.config import load_config
-
-        configs = load_config(options.config or Path("harness.toml"))
-    return select_backends(configs, [options.backend])[options.backend]
+    return backend_configs(profile, options.config, [options.backend], stack)[options.backend]
 
 
 async def _timed(backend, request: ChatRequest, timeout: float) -> tuple[float, Any, Any]:
