@@ -44,6 +44,13 @@ class ToolSpec:
     description: str = ""
     parameters: dict[str, Any] | None = None
 
+    def to_body(self) -> dict[str, Any]:
+        """The OpenAI `tools[]` entry (also the shape HF chat templates read); no `parameters` key when unset."""
+        function: dict[str, Any] = {"name": self.name, "description": self.description}
+        if self.parameters is not None:
+            function["parameters"] = self.parameters
+        return {"type": "function", "function": function}
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -77,10 +84,7 @@ class ChatRequest:
         if self.model:
             body["model"] = self.model
         if self.tools:
-            body["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                                                 **({"parameters": t.parameters}
-                                                                    if t.parameters is not None else {})}}
-                             for t in self.tools]
+            body["tools"] = [t.to_body() for t in self.tools]
         if self.reasoning_effort:
             body["reasoning_effort"] = self.reasoning_effort
         body.update(self.sampling)

@@ -55,9 +55,7 @@ def _arguments(arguments: str) -> Any:
 def template_tools(request: ChatRequest) -> list[dict[str, Any]] | None:
     if not request.tools:
         return None
-    return [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                              **({"parameters": t.parameters} if t.parameters is not None else {})}}
-            for t in request.tools]
+    return [t.to_body() for t in request.tools]
 
 
 class HfTemplateRenderer:
