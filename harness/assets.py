@@ -335,9 +335,7 @@ def build_tiny_model(target: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
     (partial / "README.md").write_text(tiny_model.model_card(report), encoding="utf-8")
     (partial / tiny_model.MARKER_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
     AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(partial)
-    (partial / TEMPLATE_FILENAME).write_text((tokenizer_dir / TEMPLATE_FILENAME).read_text()
-                                             if (tokenizer_dir / TEMPLATE_FILENAME).exists()
-                                             else provisioned_template_path(False).read_text())
+    shutil.copyfile(tokenizer_template_path(tokenizer_dir), partial / TEMPLATE_FILENAME)
     GenerationConfig(do_sample=False, eos_token_id=[200002, 200012, 199999], pad_token_id=199999,
                      bos_token_id=199998).save_pretrained(partial)
     shutil.rmtree(target, ignore_errors=True)
@@ -359,7 +357,7 @@ def provision() -> Assets:
     model_dir = cache_dir() / "models" / TINY_MODEL_ID
     if not _tiny_model_current(model_dir):
         build_tiny_model(model_dir, tokenizer_dir)
-    return _offline_assets(template_path, tokenizer_dir, model_dir)
+    return offline_assets(template_path, tokenizer_dir, model_dir)
 
 
 def _tiny_model_current(model_dir: Path) -> bool:
@@ -373,7 +371,14 @@ def _tiny_model_current(model_dir: Path) -> bool:
     return (model_dir / "config.json").exists() and marker.get("version") == TINY_MODEL_VERSION
 
 
-def _offline_assets(template_path: Path, tokenizer_dir: Path, model_dir: Path | None) -> Assets:
+def tokenizer_template_path(tokenizer_dir: Path) -> Path:
+    """The chat template saved next to a built tokenizer, else the provisioned one."""
+    saved = Path(tokenizer_dir) / TEMPLATE_FILENAME
+    return saved if saved.exists() else provisioned_template_path(False)
+
+
+def offline_assets(template_path: Path, tokenizer_dir: Path, model_dir: Path | None) -> Assets:
+    """The `Assets` of the offline provisioning (model id tiny-gpt-oss) over these files."""
     return Assets(model_id=TINY_MODEL_ID, source="provisioned", revision=None, vocab_path=vocab_path(False),
                   template_path=template_path, template_sha256=sha256_file(template_path),
                   tokenizer_dir=tokenizer_dir, model_dir=model_dir)
@@ -388,7 +393,7 @@ def resolve(model: str | None = None, *, provision_missing: bool = False) -> Ass
         tokenizer_dir = cache_dir() / "tokenizer" / TEMPLATE_SHA256[:12]
         if not (tokenizer_dir / "tokenizer.json").exists() or not (model_dir / "config.json").exists():
             raise HarnessError("offline assets are not provisioned; run `make setup` or `harness assets --provision`")
-        return _offline_assets(provisioned_template_path(False), tokenizer_dir, model_dir)
+        return offline_assets(provisioned_template_path(False), tokenizer_dir, model_dir)
     local = Path(model).expanduser()
     if local.is_dir():
         return _snapshot_assets(model, local, "local-path", revision=None)

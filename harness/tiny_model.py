@@ -1,10 +1,10 @@
 """Teach the tiny offline gpt-oss to answer in Harmony, so the offline demo yields parseable labels.
 
-The offline default model is the real GptOss architecture with the real o200k vocab, but tiny (2 layers, hidden 64)
-and randomly initialised, so it emits noise. `train_tiny_model` gives it a few seconds of CPU training on synthetic
-classification prompts, rendered by BOTH openai-harmony and the chat template (so either path yields a well-formed
-completion), with the built-in scenarios' policies and label formats but synthetic case texts written here (the
-built-in cases stay held out):
+The offline default model (`tiny-gpt-oss`) is the real GptOss architecture with the real o200k vocab, but tiny
+(2 layers, hidden 64); randomly initialised it emits noise. `train_tiny_model` gives it ~35 s of CPU training on
+synthetic classification prompts, rendered by BOTH openai-harmony and the chat template (so either path yields a
+well-formed completion), with the built-in scenarios' policies and label formats but synthetic case texts written
+here (the built-in cases stay held out):
 
     <|channel|>analysis<|message|>{short reason}<|end|><|start|>assistant<|channel|>final<|message|>{answer}<|return|>
 
@@ -24,6 +24,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -473,26 +474,6 @@ class _Example:
     completion: list[int]
 
 
-def _training_assets(tokenizer_dir) -> Assets:
-    from pathlib import Path
-
-    from harness.assets import (
-        TEMPLATE_FILENAME,
-        TINY_MODEL_ID,
-        Assets,
-        provisioned_template_path,
-        sha256_file,
-        vocab_path,
-    )
-
-    template = Path(tokenizer_dir) / TEMPLATE_FILENAME
-    if not template.exists():
-        template = provisioned_template_path(False)
-    return Assets(model_id=TINY_MODEL_ID, source="provisioned", revision=None, vocab_path=vocab_path(False),
-                  template_path=template, template_sha256=sha256_file(template), tokenizer_dir=Path(tokenizer_dir),
-                  model_dir=None)
-
-
 def check_forward(model, group: Group, example: _Example, forward: PrefixForward, atol: float = 1e-4) -> float:
     """Max |difference| between the prefix forward and transformers' own forward on one sequence."""
     import torch
@@ -514,7 +495,7 @@ def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS,
     import torch
     import torch.nn.functional as F
 
-    from harness.assets import harmony_encoding
+    from harness.assets import harmony_encoding, offline_assets, tokenizer_template_path
 
     started = time.perf_counter()
     rng = random.Random(seed)
@@ -530,7 +511,8 @@ def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS,
         def encode(text: str) -> list[int]:
             return list(encoding.encode(text, allowed_special="all"))
 
-        assets = _training_assets(tokenizer_dir)
+        tokenizer_dir = Path(tokenizer_dir)
+        assets = offline_assets(tokenizer_template_path(tokenizer_dir), tokenizer_dir, None)
         groups: list[Group] = []
         for task in TASKS:
             for renderer in RENDERERS:
