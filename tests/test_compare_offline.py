@@ -9,7 +9,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import run_harness
 
 CASES = 4
@@ -136,6 +135,13 @@ def test_report_was_written(offline_run):
     assert "transformers-serve (capture)" in wire and "harmony-server (capture)" in wire
     assert "local-pipeline" not in wire and "curl -sS http://127.0.0.1:" in wire
     assert "authorization: Bearer [REDACTED]" in wire and "x-harness-case" not in wire
+    # output level: the harmony server and the harmony path are fed the same prompt ids (vLLM-like == harmony here)
+    summary = json.loads((offline_run["run"] / "summary.json").read_text())
+    level = {(p["a"], p["b"]): p for p in summary["output_level"]}
+    pair = level.get(("harmony-server", "local-harmony")) or level[("local-harmony", "harmony-server")]
+    assert pair["n"] == CASES * REPEATS and pair["prompt_identical"] == pair["prompt_known"] == pair["n"]
+    assert pair["exact"] + pair["numerics"] == pair["n"]  # same prompt: equal outputs, or a difference named numerics
+    assert "## Output tokens" in report
 
 
 def test_policy_module_scenario_labels_come_from_the_module_parse(tmp_path):

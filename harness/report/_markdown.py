@@ -58,6 +58,7 @@ def render_markdown(s: dict[str, Any]) -> str:
     out += _classes(s)
     out += _divergent(s)
     out += _wire_sample(s)
+    out += _output_level(s)
     out += _latency(s)
     out += _leaks(s)
     out += _notes_and_files(s)
@@ -244,6 +245,23 @@ def _request_block(request: dict[str, Any]) -> list[str]:
     if "curl" in request:
         return fence(request["curl"], "bash")
     return fence(json.dumps(request.get("body"), indent=2, ensure_ascii=False), "json")
+
+
+def _output_level(s: dict[str, Any]) -> list[str]:
+    pairs = s.get("output_level") or []
+    if not pairs:
+        return []
+    out = ["## Output tokens", "",
+           "Where both backends returned output token ids. `numerics`: same prompt ids, different output ids "
+           "(kernels, batching, quantization).", ""]
+    out += table(["pair", "n", "exact match", "95% CI (exact)", "prompts identical", "numerics",
+                  "prompt differs", "first divergence (median / min)"],
+                 [[f"{p['a']} vs {p['b']}", num(p["n"]), pct(p.get("exact_rate")), interval(p.get("exact_ci_exact")),
+                   f"{num(p['prompt_identical'])} of {num(p['prompt_known'])}", num(p["numerics"]),
+                   num(p["prompt_differs"]),
+                   f"{num(p.get('first_divergence_median'))} / {num(p.get('first_divergence_min'))}"]
+                  for p in pairs])
+    return out
 
 
 def _latency(s: dict[str, Any]) -> list[str]:

@@ -42,6 +42,7 @@ def build_summary(folder: RunFolder) -> dict[str, Any]:
                     "output": output_classes(findings)},
         "divergent_cases": divergent_cases(folder, backends, bodies),
         "wire_sample": wire_sample(folder, backends, bodies),
+        "output_level": output_level(folder.records),
         "latency": latency(folder.records, backends),
         "leaks": leaks(findings, backends),
         "files": {},
@@ -425,6 +426,19 @@ def _prompt_diffs(detail, records, backends: list[str], case_id: str, repeat: in
         detail["prompt_diffs"].append({"a": a, "b": b, "identical": diff.identical, "classes": diff.classes,
                                        "first_divergence": diff.first_divergence,
                                        "segments": [] if diff.identical else _segments(exposed[a], exposed[b])})
+
+
+def output_level(records: list[RunRecord], shown: int = 5) -> list[dict[str, Any]]:
+    """Per backend pair, where output token ids exist: exact-match rate, first divergence, and whether the prompt
+    ids were identical (then a different output is `numerics`)."""
+    from harness.stats import compare_outputs
+
+    rows = [(r.case_id, r.repeat, r.backend, r.completion.prompt_token_ids, r.completion.output_token_ids)
+            for r in records if r.completion is not None and r.completion.output_token_ids is not None]
+    pairs = [pair.to_json() for pair in compare_outputs(rows)]
+    for pair in pairs:
+        pair["divergences"] = pair["divergences"][:shown]
+    return [pair for pair in pairs if pair["n"]]
 
 
 def wire_sample(folder: RunFolder, backends: list[str], sent: Bodies) -> dict[str, Any]:
