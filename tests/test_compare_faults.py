@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_harness
 
 from harness.servers.launch import start
-from conftest import run_harness
 
 # marker (a piece of the case text) -> the faults its requests get, in order; then ok
 RULES = {

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_harness
 
 from harness.servers.launch import start
-from conftest import ROOT, run_harness
 
 LATENCY = 0.3
 CASES = 12

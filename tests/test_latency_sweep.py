@@ -9,10 +9,10 @@ import json
 import random
 
 import pytest
+from conftest import assert_clean_error, run_harness
 
 from harness.run.sweep import SweepOptions, calibrated_prompt, parse_lengths, run_sweep
 from harness.servers.launch import start
-from conftest import assert_clean_error, run_harness
 
 LATENCY = 0.2
 
