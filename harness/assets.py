@@ -48,8 +48,6 @@ TEMPLATE_MEMBER = f"llama_cpp_python-{TEMPLATE_VERSION}/vendor/llama.cpp/models/
 TEMPLATE_SHA256 = "a4c9919cbbd4acdd51ccffe22da049264b1b73e59055fa58811a99efbd7c8146"
 
 TINY_MODEL_ID = "tiny-gpt-oss"
-KNOWN_HUB_MODELS = ("openai/gpt-oss-safeguard-20b", "openai/gpt-oss-20b", "openai/gpt-oss-safeguard-120b",
-                    "openai/gpt-oss-120b")
 
 # o200k_base split pattern (tiktoken), used to build the transformers tokenizer from the raw vocab.
 O200K_PATTERN = "|".join([  # noqa: FLY002 -- one alternative per line reads like tiktoken's source
@@ -320,13 +318,14 @@ def build_tiny_model(target: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
     from transformers import AutoTokenizer, GenerationConfig, GptOssConfig, GptOssForCausalLM
 
     from harness import tiny_model
+    from harness.render.parser import ENDOFTEXT, STARTOFTEXT, STOP_IDS
 
     torch.manual_seed(seed)
     config = GptOssConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=64, head_dim=16,
                           num_attention_heads=4, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2,
                           vocab_size=VOCAB_SIZE, max_position_embeddings=131072, sliding_window=128,
                           layer_types=["sliding_attention", "full_attention"],
-                          bos_token_id=199998, eos_token_id=[200002, 200012, 199999], pad_token_id=199999)
+                          bos_token_id=STARTOFTEXT, eos_token_id=list(STOP_IDS), pad_token_id=ENDOFTEXT)
     model = GptOssForCausalLM(config).eval()
     report = tiny_model.train_tiny_model(model, tokenizer_dir, seed=seed)
     partial = target.with_name(target.name + ".partial")
@@ -336,8 +335,8 @@ def build_tiny_model(target: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
     (partial / tiny_model.MARKER_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
     AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(partial)
     shutil.copyfile(tokenizer_template_path(tokenizer_dir), partial / TEMPLATE_FILENAME)
-    GenerationConfig(do_sample=False, eos_token_id=[200002, 200012, 199999], pad_token_id=199999,
-                     bos_token_id=199998).save_pretrained(partial)
+    GenerationConfig(do_sample=False, eos_token_id=list(STOP_IDS), pad_token_id=ENDOFTEXT,
+                     bos_token_id=STARTOFTEXT).save_pretrained(partial)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return target

@@ -660,7 +660,9 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int = 48, batch
     """Greedy completions (cut after the first stop token), left-padded batches as the local backends run them."""
     import torch
 
-    stops, pad = (200002, 200012, 199999), 199999
+    from harness.render.parser import ENDOFTEXT, STOP_IDS
+
+    stops, pad = STOP_IDS, ENDOFTEXT
     outputs = []
     for start in range(0, len(prompts), batch):
         chunk = prompts[start:start + batch]

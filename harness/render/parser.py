@@ -27,6 +27,8 @@ from harness.assets import FIRST_SPECIAL_ID, VOCAB_SIZE, harmony_encoding, speci
 STARTOFTEXT, ENDOFTEXT, RETURN, CONSTRAIN = 199998, 199999, 200002, 200003
 CHANNEL, START, END, MESSAGE, CALL = 200005, 200006, 200007, 200008, 200012
 TERMINATORS = {END: "<|end|>", RETURN: "<|return|>", CALL: "<|call|>"}
+# What ends a model's turn: gpt-oss's eos ids, the stop ids of generation (<|endoftext|> doubles as padding).
+STOP_IDS = (RETURN, CALL, ENDOFTEXT)
 
 KNOWN_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 # Tool authors are namespaced (`functions.get_weather`, `browser.search`) or a bare builtin tool (`python`).
