@@ -167,3 +167,18 @@ def test_a_raising_label_parser_is_a_parse_failure_not_a_retry(tmp_path):
         (record,) = store.latest()
     assert backend.calls == ["x"] and summary.completed == 1 and summary.retries == 0
     assert record.label_ok is False and "bad parser" in record.label_detail
+
+
+def test_a_batch_with_the_wrong_number_of_results_is_recorded_not_dropped(tmp_path):
+    backend = ScriptedBackend("local", {}, batch=4)
+
+    async def short_batch(requests):
+        return [Completion(text="{}")]  # one result for several requests: a backend bug
+
+    backend.complete_batch = short_batch
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        orchestrator = Orchestrator(backends={"local": backend}, store=store)
+        summary = asyncio.run(orchestrator.run(plan(orchestrator.backends, requests_for(["a", "b", "c"]), 1)))
+        records = store.latest()
+    assert summary.failed == 3 and len(records) == 3
+    assert all(r.error_cause == "internal" and "1 results for 3 requests" in r.error_message for r in records)

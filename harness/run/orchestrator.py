@@ -145,7 +145,10 @@ class Orchestrator:
         except Exception as exc:  # noqa: BLE001 -- as in _run_one
             results = [BackendError("internal", f"{type(exc).__name__}: {exc}")] * len(batch)
         latency = (time.perf_counter() - began) / max(1, len(batch))
-        for item, result in zip(batch, results):
+        if len(results) != len(batch):  # a backend bug must not silently drop items
+            error = BackendError("internal", f"backend returned {len(results)} results for {len(batch)} requests")
+            results = [error] * len(batch)
+        for item, result in zip(batch, results, strict=True):
             if isinstance(result, BackendError):
                 self._finish(item, None, result, latency, 1, started_at)
             else:
