@@ -19,11 +19,7 @@ class _NotTokens(Exception):
 def load_token_ids(path: str | Path) -> list[int]:
     """Token ids from `path`; HarnessError naming the file on any problem."""
     path = Path(path)
-    text = _read(path)
-    try:
-        return _token_ids(text)
-    except _NotTokens as exc:
-        raise HarnessError(f"{path}: {exc}") from None
+    return _ids_of(path, _read(path))
 
 
 def load_tokens_or_text(path: str | Path) -> list[int]:
@@ -31,16 +27,18 @@ def load_tokens_or_text(path: str | Path) -> list[int]:
     path = Path(path)
     text = _read(path)
     stripped = text.strip()
-    if not stripped:
-        raise HarnessError(f"{path}: file is empty")
-    if stripped[0] in "[{" or _looks_numeric(stripped):
-        try:
-            return _token_ids(text)
-        except _NotTokens as exc:
-            raise HarnessError(f"{path}: {exc}") from None
+    if not stripped or stripped[0] in "[{" or _looks_numeric(stripped):
+        return _ids_of(path, text)
     from harness.assets import harmony_encoding
 
     return list(harmony_encoding().encode(text, allowed_special="all"))
+
+
+def _ids_of(path: Path, text: str) -> list[int]:
+    try:
+        return _token_ids(text)
+    except _NotTokens as exc:
+        raise HarnessError(f"{path}: {exc}") from None
 
 
 def _read(path: Path) -> str:
