@@ -6,12 +6,12 @@ import json
 import shutil
 
 import pytest
+from conftest import assert_clean_error, run_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import assets as assets_module
 from harness.errors import HarnessError
-from conftest import assert_clean_error, run_harness
 
 
 def test_provisioned_files_carry_the_pinned_hashes(assets):
