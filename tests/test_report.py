@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, assert_clean_error, run_harness
 
 SECTIONS_MD = ["## Verdict", "### Key statistics", "## Environment", "## Discrepancy classes", "### Prompt render",

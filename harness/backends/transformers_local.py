@@ -30,10 +30,14 @@ from harness.backends.base import BackendConfig, BackendContext, backend
 from harness.backends.openai_compatible import effective_effort, effective_sampling
 from harness.errors import HarnessError
 from harness.records import BackendError, Completion, Usage
+from harness.render.parser import (  # STOP_IDS: the servers use it from here too
+    CALL,
+    ENDOFTEXT,
+    RETURN,
+    STOP_IDS,
+)
 from harness.request import ChatRequest
 
-RETURN, CALL, ENDOFTEXT = 200002, 200012, 199999
-STOP_IDS = (RETURN, CALL, ENDOFTEXT)  # where vLLM stops a gpt-oss completion
 PAD_ID = ENDOFTEXT
 DEFAULT_MAX_TOKENS = 256
 

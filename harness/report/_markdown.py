@@ -251,9 +251,9 @@ def _output_level(s: dict[str, Any]) -> list[str]:
     pairs = s.get("output_level") or []
     if not pairs:
         return []
-    out = ["## Output tokens", "",
-           "Where both backends returned output token ids. `numerics`: same prompt ids, different output ids "
-           "(kernels, batching, quantization).", ""]
+    explain = ("Where both backends returned output token ids. `numerics`: same prompt ids, different output ids "
+               "(kernels, batching, quantization).")
+    out = ["## Output tokens", "", explain, ""]
     out += table(["pair", "n", "exact match", "95% CI (exact)", "prompts identical", "numerics",
                   "prompt differs", "first divergence (median / min)"],
                  [[f"{p['a']} vs {p['b']}", num(p["n"]), pct(p.get("exact_rate")), interval(p.get("exact_ci_exact")),
