@@ -242,3 +242,23 @@ def test_case_records_are_frozen():
     assert isinstance(case, Case)
     with pytest.raises(AttributeError):
         case.text = "changed"  # type: ignore[misc]
+
+
+def test_a_policy_module_runs_once_per_load_and_again_when_edited(tmp_path):
+    from harness.scenario import load_scenario
+
+    counter = tmp_path / "imports.txt"
+    module = tmp_path / "policy.py"
+    source = ("from pathlib import Path\n"
+              f"_log = Path({str(counter)!r})\n"
+              "_log.write_text(_log.read_text() + 'x' if _log.exists() else 'x')\n"
+              "POLICY = 'Label 1 for spam, else 0.'\n"
+              "def parse(response):\n    return {'label': response.strip(), 'ok': True}\n")
+    module.write_text(source)
+    (tmp_path / "s.toml").write_text('name = "s"\npolicy_module = "policy.py"\n[[cases]]\nid = "a"\ntext = "hi"\n')
+    scenario = load_scenario(tmp_path / "s.toml")
+    assert scenario.label_parser().parse("1").label == "1"
+    assert counter.read_text() == "x"  # POLICY and parse came from one execution of the module
+    module.write_text(source.replace("else 0.", "else 0!"))
+    assert load_scenario(tmp_path / "s.toml").policy.endswith("else 0!")
+    assert counter.read_text() == "xx"

@@ -59,8 +59,13 @@ def _import(ref: str, base_dir: Path | None) -> tuple[ModuleType, Path | None]:
         if looks_like_file or candidate.exists():
             if not candidate.is_file():
                 raise HarnessError(f"policy module {ref!r}: no such file {candidate}")
-            digest = hashlib.sha256(str(candidate.resolve()).encode()).hexdigest()[:10]
+            content = candidate.read_bytes()
+            # one name per path and content: loading a scenario reads POLICY and builds the parser from the same
+            # module, so its code runs once per process; an edited file is a new module
+            digest = hashlib.sha256(str(candidate.resolve()).encode() + b"\0" + content).hexdigest()[:16]
             name = f"harness_policy_{candidate.stem}_{digest}"
+            if name in sys.modules:
+                return sys.modules[name], candidate
             spec = importlib.util.spec_from_file_location(name, candidate)
             if spec is None or spec.loader is None:
                 raise HarnessError(f"policy module {ref!r}: cannot import {candidate}")
