@@ -147,3 +147,20 @@ def test_sse_reassembly_with_tool_calls_and_usage():
     assert result["message"]["tool_calls"] == [{"id": "t1", "type": "function",
                                                 "function": {"name": "get", "arguments": "{\"q\": 1}"}}]
     assert result["usage"] == {"prompt_tokens": 9} and result["model"] == "m"
+
+
+def test_calls_by_case_keeps_the_attempt_that_got_a_response():
+    from harness.capture.calls import calls_by_case
+
+    def flow(backend, repeat, answered, marker):
+        return {"case": {"case_id": "c1", "repeat": repeat, "backend": backend},
+                "request": {"body": {"json": {"messages": [], "marker": marker}}},
+                "response": {"status": 200} if answered else None}
+
+    calls = calls_by_case([flow("a", 0, False, 1), flow("a", 0, True, 2), flow("a", 0, False, 3),
+                           flow("b", 0, False, 4), flow("b", 0, False, 5), flow("b", 1, True, 6),
+                           {"case": {}, "request": {"body": {"json": {"messages": []}}}}])
+    assert set(calls) == {("c1", 0), ("c1", 1)}
+    assert calls[("c1", 0)]["a"]["request"]["body"]["json"]["marker"] == 2  # answered wins over a later failure
+    assert calls[("c1", 0)]["b"]["request"]["body"]["json"]["marker"] == 5  # none answered: the last attempt
+    assert calls[("c1", 1)]["b"]["request"]["body"]["json"]["marker"] == 6

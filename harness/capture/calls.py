@@ -80,6 +80,22 @@ def is_llm_call(flow: dict) -> bool:
     return body is not None and any(key in body for key in ("messages", "prompt", "input"))
 
 
+def calls_by_case(flows: list[dict]) -> dict[tuple[str, int], dict[str, dict]]:
+    """{(case_id, repeat): {backend: flow}} for the chat calls the harness linked with its correlation header.
+    A retried call is several flows: the last one that got a response stands for it, else the last attempt.
+    The report and the drift check both read captures through this, so they name the same classes."""
+    calls: dict[tuple[str, int], dict[str, dict]] = {}
+    for flow in flows:
+        case = flow.get("case") or {}
+        if not is_llm_call(flow) or not case.get("backend") or not isinstance(case.get("repeat"), int):
+            continue
+        slot = calls.setdefault((str(case.get("case_id")), case["repeat"]), {})
+        kept = slot.get(case["backend"])
+        if kept is None or flow.get("response") is not None or kept.get("response") is None:
+            slot[case["backend"]] = flow
+    return calls
+
+
 def llm_calls(flows: list[dict]) -> list[LlmCall]:
     calls = []
     for flow in flows:

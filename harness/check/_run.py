@@ -65,7 +65,9 @@ def load_run(path: str | Path) -> RunData:
     renders = _read_json(renders_path, "JSON") if renders_path.exists() else None
     notes: list[str] = []
     providers, prompt_sha = _from_store(run_dir / "results.sqlite", labels, notes)
-    param_classes = _param_classes(run_dir, info.get("capture_dir"), notes)
+    pinned = {name: ((entry or {}).get("config") or {}).get("provider")
+              for name, entry in (info.get("backends") or {}).items()}
+    param_classes = _param_classes(run_dir, info.get("capture_dir"), pinned, notes)
     return RunData(path=run_dir, scenario=info["scenario"], date=info.get("date"), repeats=info.get("repeats"),
                    backends=info.get("backends") or {}, environment=info.get("environment") or {},
                    labels=labels, providers=providers, renders=renders, param_classes=param_classes,
@@ -122,7 +124,8 @@ def _from_store(path: Path, labels: pd.DataFrame, notes: list[str]):
     return {b: sorted(p) for b, p in providers.items()}, prompt_sha
 
 
-def _param_classes(run_dir: Path, capture_dir: str | None, notes: list[str]) -> dict[str, list[str]] | None:
+def _param_classes(run_dir: Path, capture_dir: str | None, pinned: dict[str, str | None],
+                   notes: list[str]) -> dict[str, list[str]] | None:
     """Request-parameter classes between every backend pair, over the calls of the same (case, repeat)."""
     if not capture_dir:
         return None
@@ -133,22 +136,13 @@ def _param_classes(run_dir: Path, capture_dir: str | None, notes: list[str]) -> 
     if found is None:
         notes.append(f"capture folder {capture_dir} not found: parameter classes not compared")
         return None
+    from harness.capture.calls import calls_by_case
     from harness.capture.params import compare_payloads, finding_classes
     from harness.capture.proxy import read_flows
 
-    calls: dict[tuple[str, Any], dict[str, dict]] = {}
-    for flow in read_flows(found):
-        case = flow.get("case") or {}
-        body = ((flow.get("request") or {}).get("body") or {}).get("json")
-        if not case.get("backend") or not isinstance(body, dict) or "messages" not in body:
-            continue
-        slot = calls.setdefault((case.get("case_id"), case.get("repeat")), {})
-        # a retried call: keep the one that got a response
-        if case["backend"] not in slot or flow.get("response") is not None:
-            slot[case["backend"]] = flow
     classes: dict[str, set[str]] = {}
-    for by_backend in calls.values():
+    for by_backend in calls_by_case(read_flows(found)).values():
         for a, b in combinations(sorted(by_backend), 2):
-            found_classes = finding_classes(compare_payloads(by_backend[a], by_backend[b]))
+            found_classes = finding_classes(compare_payloads(by_backend[a], by_backend[b], pinned=pinned.get(a)))
             classes.setdefault(f"{a}|{b}", set()).update(found_classes)
     return {pair: sorted(c) for pair, c in sorted(classes.items())}

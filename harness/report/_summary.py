@@ -157,16 +157,13 @@ Bodies = tuple[str, dict[tuple[str, int], dict[str, Any]]]  # (source, {(case_id
 def _bodies_by_key(folder: RunFolder) -> Bodies:
     """(source, {(case_id, repeat): {backend: flow or body}}): captured flows first, else the bodies backends
     recorded as sent."""
-    bodies: dict[tuple[str, int], dict[str, Any]] = defaultdict(dict)
     if folder.flows:
-        from harness.capture.calls import is_llm_call
+        from harness.capture.calls import calls_by_case
 
-        for flow in folder.flows:
-            case = flow.get("case") or {}
-            if is_llm_call(flow) and case.get("backend") and isinstance(case.get("repeat"), int):
-                bodies[(str(case["case_id"]), case["repeat"])][case["backend"]] = flow
-        if bodies:
-            return "capture", bodies
+        captured = calls_by_case(folder.flows)
+        if captured:
+            return "capture", captured
+    bodies: dict[tuple[str, int], dict[str, Any]] = defaultdict(dict)
     configs = folder.run.get("backends") or {}
     # in-process backends record generate() arguments, not a wire payload: nothing to compare parameters on
     in_process = {name for name, info in configs.items()
