@@ -46,14 +46,3 @@ def seconds(value: Any) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
-def clean(value: Any) -> Any:
-    """A JSON-safe copy: NaN/inf become None (so the JSON is strict and no view prints "nan")."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
-        return clean(value.item())
-    return value

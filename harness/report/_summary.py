@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.jsonsafe import plain
 from harness.records import RunRecord
-from harness.report._fmt import clean
 from harness.report._load import RunFolder
 
 SCHEMA_VERSION = 1
@@ -47,7 +47,7 @@ def build_summary(folder: RunFolder) -> dict[str, Any]:
         "leaks": leaks(findings, backends),
         "files": {},
     }
-    return clean(summary)
+    return plain(summary)  # strict JSON: NaN/inf become null, so no view prints "nan"
 
 
 def _backend_names(folder: RunFolder) -> list[str]:
