@@ -152,29 +152,31 @@ def create_app(model: str | None = None, served_model_name: str | None = None,
                                             "created": state.created, "owned_by": "harness",
                                             "root": str(state.assets.model_dir or state.assets.model_id)}]}
 
-    @app.post("/v1/chat/completions/render")
-    async def render(request: Request) -> Any:
-        try:
-            body = await _body(request)
-            _check_model(body)
-            _, prompt_ids = state.render(body)
-        except HarnessError as exc:
-            return openai_error(400, str(exc))
-        except LookupError as exc:
-            return openai_error(404, str(exc))
-        return {"token_ids": prompt_ids}
-
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> Any:
+    async def _prepare(request: Request) -> tuple[Any, Any, list[int], dict] | Any:
+        """(body, parsed request, prompt ids, sampling), or the OpenAI-shaped error response (400 / 404)."""
         try:
             body = await _body(request)
             _check_model(body)
             parsed, prompt_ids = state.render(body)
-            sampling = _sampling(body, state.max_tokens)
+            return body, parsed, prompt_ids, _sampling(body, state.max_tokens)
         except HarnessError as exc:
             return openai_error(400, str(exc))
         except LookupError as exc:
             return openai_error(404, str(exc))
+
+    @app.post("/v1/chat/completions/render")
+    async def render(request: Request) -> Any:
+        prepared = await _prepare(request)
+        if not isinstance(prepared, tuple):
+            return prepared
+        return {"token_ids": prepared[2]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Any:
+        prepared = await _prepare(request)
+        if not isinstance(prepared, tuple):
+            return prepared
+        body, parsed, prompt_ids, sampling = prepared
         generation = await state.queue.generate(prompt_ids, **sampling)
         message, has_calls = message_from_output(generation.token_ids, tools_requested=bool(parsed.tools))
         finish = "tool_calls" if has_calls else generation.finish_reason
