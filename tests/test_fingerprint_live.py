@@ -16,8 +16,11 @@ from harness.render import available_renderers
 from harness.request import ChatRequest
 from harness.servers.launch import start
 
-# The reference server's clock is "yesterday": the fingerprint has to find the date, not assume today.
-YESTERDAY = candidate_dates()[1]
+# The reference server's clock is "yesterday": the fingerprint has to find the date, not assume today. A fixed
+# clock, so that a run across midnight still searches the dates the server was given.
+CLOCK = datetime.datetime(2026, 3, 14, 12, tzinfo=datetime.UTC)
+DATES = candidate_dates(CLOCK)
+YESTERDAY = DATES[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def _reference_config(server, **options) -> BackendConfig:
 
 def test_reference_server_with_token_ids_is_vllm_at_its_own_date(reference):
     result = asyncio.run(fingerprint_backend(_reference_config(reference, return_token_ids=True),
-                                             renderers=available_renderers()))
+                                             renderers=available_renderers(), dates=DATES))
     assert result.evidence == "ids"
     assert "vllm" in result.matches and "hf-template" not in result.matches and "vllm-0.10" not in result.matches
     assert result.date == YESTERDAY and result.date_pinned
@@ -52,7 +55,8 @@ def test_reference_server_with_token_ids_is_vllm_at_its_own_date(reference):
 
 
 def test_reference_server_by_count_only(reference):
-    result = asyncio.run(fingerprint_backend(_reference_config(reference), renderers=available_renderers()))
+    result = asyncio.run(fingerprint_backend(_reference_config(reference), renderers=available_renderers(),
+                                             dates=DATES))
     assert result.evidence == "count"
     assert "vllm" in result.matches and not {"hf-template", "vllm-0.10"} & set(result.matches)
     # each ruled-out renderer is ruled out by a probe whose expected count differs from the observed one
@@ -81,7 +85,8 @@ def test_transformers_serve_is_the_chat_template(transformers_serve):
 
 def test_cli_expect_mismatch_is_exit_1_and_human_output(reference):
     done = run_harness("fingerprint", "--base-url", reference.base_url, "--model", "tiny-gpt-oss",
-                       "--return-token-ids", "--renderers", "hf-template,vllm", "--expect", "hf-template")
+                       "--return-token-ids", "--renderers", "hf-template,vllm", "--expect", "hf-template",
+                       "--date", ",".join(DATES))
     assert done.returncode == 1, done.stderr
     assert "verdict: vllm" in done.stdout and "hf-template ruled out by" in done.stdout
     assert "drift" in done.stderr and "Traceback" not in done.stderr
@@ -139,8 +144,7 @@ def test_analyse_flows_captured_through_a_real_proxy(reference, tmp_path):
         asyncio.run(send())
     flows = read_flows(proxy.flows_path)
     flows.append({"request": {"url": "http://x/v1/models", "body": {}}, "response": {"status": 200}})  # not chat
-    dates = candidate_dates()
-    verdicts = {v.case: v for v in analyse_flows(flows, available_renderers(), dates)}
+    verdicts = {v.case: v for v in analyse_flows(flows, available_renderers(), DATES)}
     assert set(verdicts) == set(requests)
     exact = verdicts["ids/0/ref"]
     assert exact.error is None and exact.date == YESTERDAY

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="ad-hoc: ask for vLLM's prompt_token_ids (exact id matching)")
     parser.add_argument("--renderers", default=None, help="comma-separated candidate renderers (default: all)")
     parser.add_argument("--date", default=None,
-                        help="the server's date, YYYY-MM-DD (default: try today UTC, yesterday and tomorrow)")
+                        help="the server's date, YYYY-MM-DD, or candidates comma-separated, tried in order "
+                             "(default: today UTC, yesterday and tomorrow)")
     parser.add_argument("--expect", default=None, help="exit 1 unless this renderer is among the matches")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.set_defaults(func=run)
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"unknown renderer {unknown[0]!r}; available: {', '.join(available_renderers())}")
     if args.expect and args.expect not in renderers:
         raise HarnessError(f"--expect {args.expect!r} is not among the candidate renderers")
-    dates = [check_date(args.date)] if args.date else None
+    dates = [check_date(d.strip()) for d in args.date.split(",") if d.strip()] if args.date else None
     result = asyncio.run(fingerprint_backend(config, renderers=renderers, dates=dates))
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
