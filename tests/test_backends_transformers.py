@@ -117,7 +117,7 @@ def test_seeded_sampling_is_reproducible_and_seed_matters(assets):
 
     assert sample(1) == sample(1)
     # The tiny model is trained (confident on some prefixes): one other seed may match, not every other seed.
-    assert any(sample(1) != sample(seed) for seed in (2, 3, 4, 5))
+    assert any(sample(1) != sample(seed) for seed in range(2, 10))
 
 
 def test_generation_leaves_the_event_loop_free(backends):

