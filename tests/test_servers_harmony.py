@@ -159,3 +159,45 @@ def test_subprocess_server_records_requests_over_http(assets):
         assert [r["path"] for r in seen] == ["/v1/chat/completions/render", "/v1/chat/completions"]
         process = server._process
     assert process.poll() is not None  # stopped
+
+
+def _flow(body: dict, response: dict) -> dict:
+    return {"request": {"body": {"json": body}}, "response": {"status": 200, "body": {"json": response}}}
+
+
+def test_an_ignored_reasoning_effort_is_named_from_the_served_prompt(scripted_server, assets):
+    from harness.capture.params import compare_payloads, served_effort
+
+    body = dict(BODY, reasoning_effort="high")
+    with start("harmony-reference", date=DATE, completion=SCRIPTED, override_effort="low") as ignoring:
+        bad = httpx.post(f"{ignoring.base_url}/chat/completions", json=body, timeout=30).json()
+    good = httpx.post(f"{scripted_server.base_url}/chat/completions", json=body, timeout=30).json()
+    honest, ignored = _flow(body, good), _flow(body, bad)
+    assert served_effort(honest) == "high" and served_effort(ignored) == "low"
+    # the same request went to both: only the served prompts tell them apart
+    findings = compare_payloads(honest, ignored)
+    assert [(f.class_id, f.field) for f in findings] == [("reasoning-effort-param", "reasoning_effort")]
+    assert findings[0].detail.startswith("b sent reasoning_effort=high") and "not honoured" in findings[0].detail
+    assert compare_payloads(honest, honest) == []
+    # without the ids there is nothing to judge by
+    assert compare_payloads(honest, _flow(body, dict(bad, prompt_token_ids=None))) == []
+
+
+def test_an_unset_effort_is_held_to_harmonys_default(scripted_server):
+    from harness.capture.params import effort_honoured
+
+    body = {key: value for key, value in BODY.items() if key != "reasoning_effort"}
+    answer = httpx.post(f"{scripted_server.base_url}/chat/completions", json=body, timeout=30).json()
+    assert effort_honoured(_flow(body, answer)) == []  # vLLM writes `Reasoning: medium` when none is sent
+    with start("harmony-reference", date=DATE, completion=SCRIPTED, override_effort="high") as ignoring:
+        forced = httpx.post(f"{ignoring.base_url}/chat/completions", json=body, timeout=30).json()
+    [finding] = effort_honoured(_flow(body, forced), side="a")
+    assert "no reasoning_effort" in finding.detail and "Reasoning: high" in finding.detail
+
+
+def test_override_effort_must_be_a_harmony_effort(assets):
+    from harness.errors import HarnessError
+    from harness.servers.harmony_server import create_app
+
+    with pytest.raises(HarnessError, match="override_effort"):
+        create_app(completion=SCRIPTED, override_effort="max")

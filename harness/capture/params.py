@@ -4,11 +4,17 @@
 `Finding` per difference: `sampling-params`, `reasoning-effort-param`, `max-tokens`, `stop-tokens`,
 `provider-routing`, `unexpected-field`, and `other` for a differing field none of those explains. Messages, tools
 and the model id are left to the render diff (they change the prompt tokens, not the request parameters).
+
+A reasoning effort is also checked against what the server did with it, where the response shows the prompt it
+served (vLLM's `prompt_token_ids`): the `Reasoning:` line of that prompt's system message must say the effort that
+was sent (`medium` when none was: Harmony's default). A server that ignores or overrides it gives
+`reasoning-effort-param` "not honoured", even when both sides sent the same value.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +33,8 @@ STOP = ("stop", "stop_token_ids")
 REASONING = ("reasoning_effort", "reasoning")
 RENDER_FIELDS = ("messages", "tools", "model")  # compared by the render diff, not here
 UNSET = "unset"
+DEFAULT_EFFORT = "medium"  # what Harmony's system message says when no effort is given
+_REASONING_LINE = re.compile(r"^Reasoning:\s*(\S+)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ def compare_payloads(a_flow: dict, b_flow: dict, *, pinned: str | None = None) -
     if a_effort != b_effort:
         findings.append(Finding("reasoning-effort-param", f"reasoning effort: {_show(a_effort)} vs {_show(b_effort)}",
                                 "reasoning_effort"))
+    for side, flow in (("a", a_flow), ("b", b_flow)):
+        findings += effort_honoured(flow, side=side)
 
     (a_key, a_budget), (b_key, b_budget) = _budget(a), _budget(b)
     if a_budget != b_budget:
@@ -110,6 +120,35 @@ def compare_payloads(a_flow: dict, b_flow: dict, *, pinned: str | None = None) -
         elif a[key] != b[key]:
             findings.append(Finding("other", f"{key}: {_show(a[key])} vs {_show(b[key])}", key))
     return findings
+
+
+def served_effort(flow: dict) -> str | None:
+    """The effort in the `Reasoning:` line of the served prompt's system message, when the response carries the
+    prompt ids (None when it does not, or the prompt has no such line)."""
+    ids = (response_json(flow) or {}).get("prompt_token_ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+        return None
+    from harness.render.parser import parse_tokens
+
+    for message in parse_tokens(ids).messages:
+        if message.role == "system":
+            found = _REASONING_LINE.search(message.content)
+            return found.group(1).lower() if found else None
+    return None
+
+
+def effort_honoured(flow: dict, *, side: str = "a") -> list[Finding]:
+    """`reasoning-effort-param` when the served prompt says another effort than the request sent."""
+    served = served_effort(flow)
+    if served is None:
+        return []
+    sent = reasoning_effort(request_json(flow) or {})
+    wanted = str(sent).lower() if isinstance(sent, str) else DEFAULT_EFFORT
+    if served == wanted:
+        return []
+    what = f"reasoning_effort={sent}" if sent is not None else "no reasoning_effort (Harmony default medium)"
+    return [Finding("reasoning-effort-param", f"{side} sent {what}, but its served prompt says Reasoning: {served} "
+                                              "(not honoured)", "reasoning_effort")]
 
 
 def _routing(a_flow: dict, b_flow: dict, pinned: str | None) -> list[Finding]:

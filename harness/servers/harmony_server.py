@@ -11,12 +11,15 @@ with `harness.render.parser.parse_tokens` into vLLM's response fields:
 - `POST /v1/chat/completions/render` -> {"token_ids": [...]} without generating (vLLM 0.20+);
 - `GET /v1/models`, `GET /health`; bad bodies -> 400 {"error": {"message", "type", "param", "code"}}.
 
-The `Current date:` line uses `VLLM_SYSTEM_START_DATE` or today, as vLLM does (or the `date` option).
+The `Current date:` line uses `VLLM_SYSTEM_START_DATE` or today, as vLLM does (or the `date` option). The
+`override_effort` option renders every prompt at that reasoning effort whatever the request asks, as a provider
+that ignores the parameter does (a fault to detect, not a vLLM behaviour).
 Run: `python -m harness.servers.harmony_server --port 8000 [--options '{"model": "/path"}']`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import time
@@ -67,8 +70,14 @@ class HarmonyReference:
 
     def __init__(self, model: str | None = None, served_model_name: str | None = None,
                  completion: str | list[int] | None = None, date: str | None = None,
-                 max_tokens: int = DEFAULT_MAX_TOKENS, preload: bool = False) -> None:
+                 max_tokens: int = DEFAULT_MAX_TOKENS, preload: bool = False,
+                 override_effort: str | None = None) -> None:
         from harness.assets import resolve
+        from harness.request import REASONING_EFFORTS
+
+        if override_effort is not None and override_effort not in REASONING_EFFORTS:
+            raise HarnessError(f"override_effort must be one of {', '.join(REASONING_EFFORTS)}")
+        self.override_effort = override_effort
         from harness.render import get_renderer
 
         self.assets = resolve(model)
@@ -94,6 +103,8 @@ class HarmonyReference:
         from harness.request import ChatRequest
 
         request = ChatRequest.from_body(body)
+        if self.override_effort:
+            request = dataclasses.replace(request, reasoning_effort=self.override_effort)
         return request, self.renderer.render(request, date=server_date(self.date))
 
 
@@ -121,10 +132,11 @@ def _sampling(body: dict[str, Any], default_max: int) -> dict[str, Any]:
 def create_app(model: str | None = None, served_model_name: str | None = None,
                completion: str | list[int] | None = None, date: str | None = None,
                max_tokens: int = DEFAULT_MAX_TOKENS, preload: bool = False,
-               recorder: Recorder | None = None) -> Any:
+               override_effort: str | None = None, recorder: Recorder | None = None) -> Any:
     """The ASGI app. `completion`: a fixed Harmony completion (text with special tokens, or ids) instead of a
-    model; `date`: pin `Current date:` (else VLLM_SYSTEM_START_DATE or today); `preload`: load weights now."""
-    state = HarmonyReference(model, served_model_name, completion, date, max_tokens, preload)
+    model; `date`: pin `Current date:` (else VLLM_SYSTEM_START_DATE or today); `preload`: load weights now;
+    `override_effort`: serve every request at this reasoning effort (a provider ignoring the parameter)."""
+    state = HarmonyReference(model, served_model_name, completion, date, max_tokens, preload, override_effort)
     recorder = recorder or Recorder()
     app = FastAPI(title="harness harmony-reference", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.recorder = recorder
