@@ -164,3 +164,15 @@ def test_calls_by_case_keeps_the_attempt_that_got_a_response():
     assert calls[("c1", 0)]["a"]["request"]["body"]["json"]["marker"] == 2  # answered wins over a later failure
     assert calls[("c1", 0)]["b"]["request"]["body"]["json"]["marker"] == 5  # none answered: the last attempt
     assert calls[("c1", 1)]["b"]["request"]["body"]["json"]["marker"] == 6
+
+
+def test_mitmproxy_version_is_read_from_its_own_venv(monkeypatch, tmp_path):
+    from harness.capture.proxy import mitmdump_path, mitmproxy_version
+    from harness.run.compare import environment_fingerprint
+
+    # the version the Makefile pins, read beside the mitmdump in use (not importable from the harness venv)
+    assert mitmproxy_version() == "11.0.2"
+    assert environment_fingerprint()["packages"]["mitmproxy"] == "11.0.2"
+    assert mitmdump_path().exists()
+    monkeypatch.setenv("HARNESS_MITMDUMP", str(tmp_path / "nowhere" / "mitmdump"))
+    assert mitmproxy_version() is None

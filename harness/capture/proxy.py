@@ -47,6 +47,22 @@ def mitmdump_path() -> Path:
     return path
 
 
+def mitmproxy_version() -> str | None:
+    """The mitmproxy version beside the mitmdump in use (its own venv), read from the installed metadata; None
+    when there is no mitmdump or its venv cannot be read (a system mitmdump, say)."""
+    from importlib.metadata import distributions
+
+    try:
+        venv = mitmdump_path().resolve().parent.parent
+    except HarnessError:
+        return None
+    for site in sorted(venv.glob("lib/python*/site-packages")):
+        for dist in distributions(path=[str(site)]):
+            if (dist.metadata["Name"] or "").lower() == "mitmproxy":
+                return dist.version
+    return None
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

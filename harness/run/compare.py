@@ -267,6 +267,10 @@ def environment_fingerprint() -> dict[str, Any]:
             packages[name] = version(name)
         except PackageNotFoundError:
             packages[name] = None
+    if packages["mitmproxy"] is None:  # it lives in its own venv (.venv-mitm), beside mitmdump
+        from harness.capture.proxy import mitmproxy_version
+
+        packages["mitmproxy"] = mitmproxy_version()
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages}
 
 
