@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, assert_clean_error, run_harness
 
-SECTIONS_MD = ["## Verdict", "### Key statistics", "## Environment", "## Discrepancy classes", "### Prompt render",
+SECTIONS_MD = ["## Verdict", "### Key statistics", "## Labels", "## Environment", "## Discrepancy classes", "### Prompt render",
                "### Request parameters", "### Output", "## Divergent cases", "## Latency and tokens",
                "## Output leaks"]
 SUMMARY_KEYS = {"schema_version", "generated_at", "run", "scenario", "backends", "environment", "verdicts", "stats",
@@ -166,6 +166,39 @@ def test_key_table_matches_stats(reports, base_run):
     assert pair["verdict"] in row
     if pair["agreement"] is not None:
         assert f"{100 * pair['agreement']:.1f}%" in row
+
+
+def test_labels_section_matches_stats(reports, base_run):
+    markdown, _ = _check_all(reports)
+    stats = json.loads((base_run / "stats.json").read_text())
+    section = markdown[markdown.index("## Labels"):markdown.index("## Environment")]
+    for d in stats["distributions"]:
+        row = next(line for line in section.splitlines() if line.startswith(f"| {d['backend']} | {d['n']} |"))
+        for entry in d["labels"]:
+            assert f"{entry['count']} ({100 * entry['share']:.1f}%" in row
+    assert "chi-square" in section
+    for g in stats["gold"]:  # the spam cases carry gold labels
+        row = next(line for line in section.splitlines() if line.startswith(f"| {g['backend']} | {g['n']} |")
+                   and "%" in line and "(" not in line)
+        assert f"{100 * g['accuracy']:.1f}%" in row
+    assert "Confusion matrix per pair" in section
+    assert "All backends together" not in section  # two backends: no multi-rater table
+
+
+def test_labels_section_with_three_backends_on_a_scale():
+    import pandas as pd
+
+    from harness.report._markdown import _labels
+    from harness.stats import compute_stats
+
+    rows = [{"case_id": f"c{i}", "backend": b, "label": str(1 + (i + shift) % 5)}
+            for i in range(20) for b, shift in (("a", 0), ("b", 0), ("c", i % 2))]
+    stats = compute_stats(pd.DataFrame(rows), n_boot=100).to_json()
+    section = "\n".join(_labels({"stats": stats}))
+    multi = stats["multi"]
+    row = next(line for line in section.splitlines() if line.startswith("| a, b, c |"))
+    assert f"| {multi['krippendorff_alpha']:.3f} | {multi['krippendorff_alpha_ordinal']:.3f} |" in row
+    assert "Against the gold labels" not in section  # no gold column
 
 
 def test_environment_fingerprint(reports, base_run):

@@ -185,6 +185,25 @@ def test_krippendorff_alpha_uses_partial_keys():
     multi = compute_stats(pd.DataFrame(rows), **FAST).multi
     assert multi.krippendorff_alpha == pytest.approx(0.743, abs=5e-4)
     assert multi.krippendorff_n == 11  # unit 12 has a single value: not pairable
+    # the same data read as an ordinal scale: Krippendorff (2011) gives 0.815
+    assert multi.krippendorff_alpha_ordinal == pytest.approx(0.815, abs=5e-4)
+
+
+def test_ordinal_alpha_weighs_near_misses_and_skips_parse_failures():
+    # three raters on a 1-5 scale who disagree only by one step: nominal alpha counts every miss in full
+    rng = np.random.default_rng(3)
+    truth = rng.integers(1, 6, size=60)
+    rows = []
+    for r in range(3):
+        noisy = np.clip(truth + rng.choice([-1, 0, 0, 1], size=60), 1, 5)
+        rows += [{"case_id": f"c{i}", "backend": f"b{r}", "label": str(v)} for i, v in enumerate(noisy)]
+    rows.append({"case_id": "c0", "backend": "b3", "label": "parse-failure"})
+    multi = compute_stats(pd.DataFrame(rows), **FAST).multi
+    assert multi.krippendorff_alpha_ordinal > multi.krippendorff_alpha + 0.2
+    # nominal labels get no ordinal alpha
+    words = [{"case_id": f"c{i}", "backend": f"b{r}", "label": ["x", "y"][(i + r) % 2 if i % 3 else 0]}
+             for i in range(12) for r in range(3)]
+    assert compute_stats(pd.DataFrame(words), **FAST).multi.krippendorff_alpha_ordinal is None
 
 
 def test_all_agree_single_label():

@@ -33,8 +33,8 @@ figcaption { font-size: 12px; color: #57606a; margin-top: 4px; }
 # Figures shown right after the section whose heading starts with the key.
 FIGURES_AFTER = {
     "## Verdict": [("agreement", "agreement matrix (diagonal: a backend against its own repeats)"),
-                   ("disagreement", "disagreement per pair with its 95% interval, noise floor and margin"),
-                   ("distribution", "label distribution per backend")],
+                   ("disagreement", "disagreement per pair with its 95% interval, noise floor and margin")],
+    "## Labels": [("distribution", "label distribution per backend")],
     "## Latency": [("latency", "latency per backend (box: quartiles; diamond p50, triangle p95)")],
 }
 

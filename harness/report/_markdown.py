@@ -54,6 +54,7 @@ def render_markdown(s: dict[str, Any]) -> str:
     names = ", ".join(s["backends"]) or DASH
     out = [f"# Backend equivalence: `{scenario.get('name', DASH)}` on {names}", ""]
     out += _verdicts(s)
+    out += _labels(s)
     out += _environment(s)
     out += _classes(s)
     out += _divergent(s)
@@ -100,6 +101,62 @@ def _verdicts(s: dict[str, Any]) -> list[str]:
     out += [f"- {esc(n)}" for n in notes] + ([""] if notes else [])
     out += [(f"_Verdict: `equivalent` when the upper bound of the excess disagreement over the noise floor is below "
             f"the margin, `different` when its lower bound is above zero, else `inconclusive`. {DASH_NOTE}_"), ""]
+    return out
+
+
+def _labels(s: dict[str, Any]) -> list[str]:
+    """Label distributions with intervals and the homogeneity test, all backends together, gold scores, and each
+    pair's confusion matrix."""
+    stats = s.get("stats") or {}
+    distributions = stats.get("distributions") or []
+    if not distributions:
+        return []
+    level = f"{round(100 * stats.get('confidence', 0.95))}%"
+    out = ["## Labels", "", f"Share of each label per backend ({level} Wilson interval), repeats included:", ""]
+    labels = [entry["label"] for entry in distributions[0]["labels"]]
+    rows = []
+    for d in distributions:
+        by_label = {entry["label"]: entry for entry in d["labels"]}
+        rows.append([d["backend"], d["n"]] + [
+            f"{by_label[x]['count']} ({pct(by_label[x]['share'])}, {interval(by_label[x]['ci_wilson'])})"
+            if x in by_label else DASH for x in labels])
+    out += table(["backend", "n"] + [f"`{x}`" for x in labels], rows)
+    test = stats.get("distribution_test") or {}
+    if test:
+        out += [(f"Same label distribution on every backend? chi-square {num(test.get('chi2'))}, dof "
+                 f"{num(test.get('dof'))}, p = {pvalue(test.get('p'))}.")]
+        out += [f"- {esc(note)}" for note in test.get("notes") or []]
+        out += [""]
+    multi = stats.get("multi")
+    if multi:
+        out += ["All backends together:", ""]
+        out += table(["backends", "n (every backend)", "Fleiss' kappa", f"{level} CI", "Krippendorff's alpha (nominal)",
+                      "alpha (ordinal)", "units"],
+                     [[", ".join(multi["backends"]), multi["n"], num(multi["fleiss_kappa"]),
+                       interval(multi["fleiss_kappa_ci"], as_pct=False), num(multi["krippendorff_alpha"]),
+                       num(multi.get("krippendorff_alpha_ordinal")), multi["krippendorff_n"]]])
+        out += [f"- {esc(note)}" for note in multi.get("notes") or []] + ([""] if multi.get("notes") else [])
+    gold = stats.get("gold") or []
+    if gold:
+        out += ["Against the gold labels:", ""]
+        out += table(["backend", "n", "accuracy", f"{level} CI (Wilson)", "macro F1"],
+                     [[g["backend"], g["n"], pct(g["accuracy"]), interval(g["accuracy_ci_wilson"]),
+                       num(g["macro_f1"])] for g in gold])
+        differences = stats.get("gold_differences") or []
+        if differences:
+            out += table(["pair", "n", "accuracy a - b", f"{level} CI (paired bootstrap)", "macro F1 a - b", "CI"],
+                         [[f"{d['a']} vs {d['b']}", d["n"], pct(d["accuracy_diff"]), interval(d["accuracy_diff_ci"]),
+                           num(d["macro_f1_diff"]), interval(d["macro_f1_diff_ci"], as_pct=False)]
+                          for d in differences])
+    confusions = [pair for pair in stats.get("pairs") or [] if (pair.get("confusion") or {}).get("matrix")]
+    if confusions:
+        body = []
+        for pair in confusions:
+            names = pair["confusion"]["labels"]
+            body += [f"{pair['a']} (rows) vs {pair['b']} (columns):", ""]
+            body += table([""] + [f"`{x}`" for x in names],
+                          [[f"`{x}`"] + list(row) for x, row in zip(names, pair["confusion"]["matrix"])])
+        out += details("Confusion matrix per pair", body)
     return out
 
 

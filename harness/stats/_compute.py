@@ -50,8 +50,8 @@ def compute_stats(df: pd.DataFrame, *, confidence: float = 0.95, margin: float =
     if n_backends >= 3:
         boot = resampled_sums(_multi.features(cube), n_boot, rng)
         n_keys, kappa, interval, fleiss_notes = _multi.fleiss(cube, boot, confidence)
-        alpha_n, alpha = _multi.krippendorff_alpha_nominal(cube)
-        multi = MultiRater(list(cube.backends), n_keys, kappa, interval, alpha, alpha_n, fleiss_notes)
+        alpha_n, alpha, alpha_ordinal = _multi.krippendorff_alphas(cube)
+        multi = MultiRater(list(cube.backends), n_keys, kappa, interval, alpha, alpha_n, alpha_ordinal, fleiss_notes)
     gold_differences = []
     if _gold.gold_codes(cube).size:
         for ia, ib in pairs:

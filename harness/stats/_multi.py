@@ -1,6 +1,7 @@
 """Three or more backends: Fleiss' kappa (statsmodels) over the keys every backend labelled, with a case
-bootstrap interval computed from per-case sums; and Krippendorff's alpha (nominal), which also uses keys that
-only some backends labelled."""
+bootstrap interval computed from per-case sums; and Krippendorff's alpha (the `krippendorff` package), which also
+uses keys that only some backends labelled: nominal always, ordinal too when the labels are numbers on a scale
+(parse failures are then left out, as they have no place on it)."""
 
 from __future__ import annotations
 
@@ -66,23 +67,25 @@ def fleiss(cube: LabelCube, boot_sums: np.ndarray, confidence: float) -> tuple[i
     return table.shape[0], kappa, interval, notes
 
 
-def krippendorff_alpha_nominal(cube: LabelCube) -> tuple[int, float | None]:
-    """Nominal alpha from the coincidence matrix: every (case, repeat) with at least two labels is a unit.
-    alpha = 1 - (n - 1) * sum_u (m_u^2 - sum_c n_uc^2) / (m_u - 1) / (n^2 - sum_c n_c^2)."""
-    codes = cube.codes.reshape(-1, cube.codes.shape[2])
-    k = len(cube.labels)
-    counts = np.zeros((codes.shape[0], k), dtype=np.int64)
-    for column in codes.T:
-        present = column >= 0
-        counts[np.flatnonzero(present), column[present]] += 1
-    m = counts.sum(1)
-    counts, m = counts[m >= 2], m[m >= 2]
-    if len(m) == 0:
-        return 0, None
-    n_c = (counts.sum(0)).astype(float)
-    n = n_c.sum()
-    expected = n * n - (n_c ** 2).sum()
-    if expected <= 0:
-        return len(m), None  # one label only: alpha is 0/0
-    observed = ((m.astype(float) ** 2 - (counts.astype(float) ** 2).sum(1)) / (m - 1)).sum()
-    return len(m), finite(1 - (n - 1) * observed / expected)
+def krippendorff_alphas(cube: LabelCube) -> tuple[int, float | None, float | None]:
+    """(units with at least two labels, nominal alpha, ordinal alpha or None). A unit is one (case, repeat);
+    alpha is undefined (None) when fewer than two distinct values are pairable."""
+    codes = cube.codes.reshape(-1, cube.codes.shape[2])  # units x backends
+    pairable = (codes >= 0).sum(1) >= 2
+    nominal = _alpha(np.where(codes >= 0, codes, np.nan).T, "nominal")
+    ordinal = None
+    if cube.ordinal:
+        values = np.where(codes >= 0, cube.numeric[np.maximum(codes, 0)], np.nan)  # parse-failure -> nan
+        ordinal = _alpha(values.T, "ordinal")
+    return int(pairable.sum()), nominal, ordinal
+
+
+def _alpha(data: np.ndarray, level: str) -> float | None:
+    import krippendorff
+
+    pairable = data[:, (~np.isnan(data)).sum(0) >= 2]
+    if np.unique(pairable[~np.isnan(pairable)]).size < 2:
+        return None  # one value only: alpha is 0/0
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return finite(krippendorff.alpha(reliability_data=pairable, level_of_measurement=level))

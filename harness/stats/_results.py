@@ -164,6 +164,7 @@ class MultiRater(_JsonMixin):
     fleiss_kappa_ci: Interval  # case bootstrap
     krippendorff_alpha: float | None = None  # nominal; uses partially labelled keys too
     krippendorff_n: int = 0  # keys with at least two labels
+    krippendorff_alpha_ordinal: float | None = None  # numeric labels only (parse failures left out), else None
     notes: list[str] = field(default_factory=list)
 
 
