@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, assert_clean_error, run_harness
 
-SECTIONS_MD = ["## Verdict", "### Key statistics", "## Labels", "## Environment", "## Discrepancy classes", "### Prompt render",
+SECTIONS_MD = ["## Verdict", "### Key statistics", "## Labels", "## Environment", "## Reproduce", "## Discrepancy classes", "### Prompt render",
                "### Request parameters", "### Output", "## Divergent cases", "## Latency and tokens",
                "## Output leaks"]
 SUMMARY_KEYS = {"schema_version", "generated_at", "run", "scenario", "backends", "environment", "verdicts", "stats",
@@ -199,6 +199,50 @@ def test_labels_section_with_three_backends_on_a_scale():
     row = next(line for line in section.splitlines() if line.startswith("| a, b, c |"))
     assert f"| {multi['krippendorff_alpha']:.3f} | {multi['krippendorff_alpha_ordinal']:.3f} |" in row
     assert "Against the gold labels" not in section  # no gold column
+
+
+def test_reproduce_command_parses_to_this_run(reports, base_run):
+    import shlex
+
+    from harness.cli import build_parser
+
+    markdown, summary = _check_all(reports)
+    section = markdown[markdown.index("## Reproduce"):markdown.index("## Discrepancy classes")]
+    command = next(line for line in section.splitlines() if line.startswith("harness compare "))
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    run = json.loads((base_run / "run.json").read_text())
+    assert args.scenario == "spam" and args.profile == "offline" and args.repeats == run["repeats"] == 2
+    assert args.backends.split(",") == list(run["backends"]) and args.limit == 6 and args.date == run["date"]
+    assert summary["run"]["invocation"]["backends"] == list(run["backends"])
+    assert "harness.toml" not in section  # the offline profile needs no config
+
+
+def test_reproduce_config_for_configured_backends_loads(base_run, tmp_path):
+    """A run with the config profile prints its backends as harness.toml entries that load as they were."""
+    import tomllib
+
+    from harness.config import load_config
+    from harness.report import write_reports
+
+    run_dir = _copy(base_run, tmp_path / "configured")
+    run = json.loads((run_dir / "run.json").read_text())
+    run["invocation"]["profile"] = "config"
+    first = next(iter(run["backends"]))
+    run["backends"][first]["config"].update(kind="hf-inference", provider="groq", api_key_env="HF_TOKEN",
+                                            base_url=None, reasoning_effort="low", model="openai/gpt-oss-20b")
+    run["backends"][first]["fingerprint"] = {}
+    (run_dir / "run.json").write_text(json.dumps(run))
+    markdown = write_reports(run_dir)["report_md"].read_text()
+    section = markdown[markdown.index("## Reproduce"):markdown.index("## Discrepancy classes")]
+    toml_text = section.split("```toml\n", 1)[1].split("\n```", 1)[0]
+    (tmp_path / "harness.toml").write_text(toml_text)
+    assert set(tomllib.loads(toml_text)["backends"]) == set(run["backends"])
+    loaded = load_config(tmp_path / "harness.toml")
+    groq = loaded[first]
+    assert (groq.kind, groq.provider, groq.api_key_env, groq.reasoning_effort) == ("hf-inference", "groq", "HF_TOKEN",
+                                                                                  "low")
+    assert groq.sampling.temperature == run["backends"][first]["config"]["sampling"]["temperature"]
+    assert "--profile config" in section
 
 
 def test_environment_fingerprint(reports, base_run):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from typing import Any
 
 from harness.report._fmt import DASH, DASH_NOTE, interval, num, pct, pvalue, seconds
@@ -56,6 +57,7 @@ def render_markdown(s: dict[str, Any]) -> str:
     out += _verdicts(s)
     out += _labels(s)
     out += _environment(s)
+    out += _reproduce(s)
     out += _classes(s)
     out += _divergent(s)
     out += _wire_sample(s)
@@ -181,6 +183,69 @@ def _environment(s: dict[str, Any]) -> list[str]:
                      json.dumps(b.get("sampling"), sort_keys=True) if b.get("sampling") else DASH])
     out += table(["backend", "kind", "model", "revision", "source", "template sha256", "harmony", "effort",
                   "provider pinned", "served by", "sampling"], rows)
+    return out
+
+
+def reproduce_command(invocation: dict[str, Any]) -> str:
+    """The `harness compare` command line that runs the same comparison again."""
+    parts = ["harness compare", f"--scenario {shlex.quote(str(invocation['scenario']))}",
+             f"--profile {invocation['profile']}"]
+    if invocation.get("backends"):
+        parts.append(f"--backends {shlex.quote(','.join(invocation['backends']))}")
+    parts.append(f"--repeats {invocation['repeats']}")
+    for key, flag in (("limit", "--limit"), ("max_tokens", "--max-tokens"), ("date", "--date")):
+        if invocation.get(key) is not None:
+            parts.append(f"{flag} {shlex.quote(str(invocation[key]))}")
+    if invocation.get("online"):
+        parts.append("--online")
+    return " ".join(parts)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a TOML basic string
+
+
+def backends_toml(backends: dict[str, Any], names: list[str]) -> str:
+    """harness.toml entries for these backends, as configured (a key is only ever named by its variable)."""
+    lines = []
+    for name in names:
+        entry = backends.get(name) or {}
+        lines.append(f"[backends.{json.dumps(name)}]")
+        for key, value in (("kind", entry.get("kind")), ("model", entry.get("model")),
+                           ("revision", entry.get("revision")), ("base_url", entry.get("base_url")),
+                           ("provider", entry.get("provider_pinned")), ("api_key_env", entry.get("api_key_env")),
+                           ("reasoning_effort", entry.get("reasoning_effort")), ("sampling", entry.get("sampling"))):
+            if value not in (None, {}, ""):
+                lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _reproduce(s: dict[str, Any]) -> list[str]:
+    invocation = (s.get("run") or {}).get("invocation")
+    if not invocation:
+        return []
+    out = ["## Reproduce", "", *fence(reproduce_command(invocation), "bash"), ""]
+    if invocation.get("profile") == "offline":
+        out += [("The offline profile builds its backends itself: the tiny model, `transformers serve` and the "
+                "reference Harmony server on 127.0.0.1 (no configuration, no credentials)."), ""]
+    else:
+        backends = s.get("backends") or {}
+        names = list(invocation.get("backends") or backends)
+        out += [("With these backends in `harness.toml` (keys are read from the environment variables named, never "
+                "written down):"), "", *fence(backends_toml(backends, names), "toml"), ""]
+    out += [("One request's render by each renderer, and every difference named: save a body from \"Wire payloads\" as "
+            "`request.json`, then"), "",
+            *fence(f"harness render-diff --request request.json --renderers harmony,hf-template,vllm "
+                   f"--date {invocation.get('date') or 'YYYY-MM-DD'}", "bash"), ""]
     return out
 
 

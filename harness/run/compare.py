@@ -195,6 +195,7 @@ def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_
     run_info = {
         "scenario": {"name": scenario.name, "fingerprint": scenario.fingerprint(), "cases": len(scenario.cases)},
         "repeats": options.repeats, "date": date, "notes": notes,
+        "invocation": _invocation(options, list(configs), date),
         "backends": {name: {"config": _public_config(configs[name]), "fingerprint": backends[name].fingerprint()}
                      for name in configs},
         "capture_dir": str(capture_dir) if capture_dir else None,
@@ -205,6 +206,18 @@ def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_
     if capture_dir:
         files["flows"] = str(capture_dir / "flows.jsonl")
     return files
+
+
+def _invocation(options: CompareOptions, backends: list[str], date: str) -> dict[str, Any]:
+    """What `harness compare` needs to run this comparison again (the report prints it as a command)."""
+    from harness.run.profiles import resolve_profile
+
+    scenario = options.scenario
+    if Path(scenario).exists():  # a file: keep its name, not this machine's path
+        scenario = Path(scenario).name
+    return {"scenario": scenario, "profile": resolve_profile(options.profile, options.config), "backends": backends,
+            "repeats": options.repeats, "limit": options.limit, "date": date, "max_tokens": options.max_tokens,
+            "online": options.online}
 
 
 def _public_config(config) -> dict[str, Any]:
