@@ -439,3 +439,14 @@ def test_html_screenshot_in_headless_chromium(reports, tmp_path):
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     assert _distinct_colours(data) > 200  # text, tables and the plots' colour maps, not one blank colour
+
+
+def test_pair_notes_are_grouped_once_per_note():
+    from harness.report._markdown import _pair_notes
+
+    verdicts = [{"a": "x", "b": "y", "notes": ["no repeats", "kappa undefined"]},
+                {"a": "x", "b": "z", "notes": ["no repeats"]},
+                {"a": "y", "b": "z", "notes": ["no repeats"]}]
+    assert _pair_notes(verdicts) == ["every pair: no repeats", "x vs y: kappa undefined"]
+    assert _pair_notes(verdicts[:1]) == ["x vs y: no repeats", "x vs y: kappa undefined"]
+    assert _pair_notes([]) == []

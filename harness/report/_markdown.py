@@ -98,12 +98,21 @@ def _verdicts(s: dict[str, Any]) -> list[str]:
         out += table(["backend", "answers", "parse failures", "rate", "95% CI (exact)"],
                      [[f["backend"], f["n"], f["failures"], pct(f["rate"]), interval(f["ci_exact"])]
                       for f in failures])
-    notes = [f"{v['a']} vs {v['b']}: {note}" for v in s["verdicts"] for note in v["notes"]]
-    notes += stats.get("notes") or []
+    notes = _pair_notes(s["verdicts"]) + (stats.get("notes") or [])
     out += [f"- {esc(n)}" for n in notes] + ([""] if notes else [])
     out += [(f"_Verdict: `equivalent` when the upper bound of the excess disagreement over the noise floor is below "
             f"the margin, `different` when its lower bound is above zero, else `inconclusive`. {DASH_NOTE}_"), ""]
     return out
+
+
+def _pair_notes(verdicts: list[dict[str, Any]]) -> list[str]:
+    """Each distinct note once, naming the pairs it holds for ("every pair" when it holds for all of them)."""
+    pairs_by_note: dict[str, list[str]] = {}
+    for v in verdicts:
+        for note in v["notes"]:
+            pairs_by_note.setdefault(note, []).append(f"{v['a']} vs {v['b']}")
+    return [f"{'every pair' if len(pairs) == len(verdicts) > 1 else ', '.join(pairs)}: {note}"
+            for note, pairs in pairs_by_note.items()]
 
 
 def _labels(s: dict[str, Any]) -> list[str]:
