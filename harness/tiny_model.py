@@ -1,12 +1,18 @@
 """Teach the tiny offline gpt-oss to answer in Harmony, so the offline demo yields parseable labels.
 
 The offline default model (`tiny-gpt-oss`) is the real GptOss architecture with the real o200k vocab, but tiny
-(2 layers, hidden 64); randomly initialised it emits noise. `train_tiny_model` gives it ~35 s of CPU training on
+(2 layers, hidden 64); randomly initialised it emits noise. `train_tiny_model` gives it ~45 s of CPU training on
 synthetic classification prompts, rendered by BOTH openai-harmony and the chat template (so either path yields a
-well-formed completion), with the built-in scenarios' policies and label formats but synthetic case texts written
-here (the built-in cases stay held out):
+well-formed completion), with the built-in scenarios' policies, prompt formats and label formats but synthetic case
+texts written here (the built-in cases stay held out). It learns four scenarios' answers (`TASKS`): spam (a JSON
+object), likert-opinions (a rating 1-5), toxic-simple and prompt-formats (a digit 0/1, the latter under all three
+prompt formats); not tool-calls. Every completion is a short Harmony answer:
 
     <|channel|>analysis<|message|>{short reason}<|end|><|start|>assistant<|channel|>final<|message|>{answer}<|return|>
+
+Held-out cases are full of words the training data never uses (random input rows): some training cases get such
+frozen random rows sprinkled in, and the Harmony markers weigh more in the loss, so that the answer format holds
+on text the model has not seen.
 
 Why it is fast enough on 2 cores: a plain-torch forward of the same weights (checked against transformers' forward
 before training) computes each shared system + policy prefix once per step and attends the batch's cases to it;
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
     from harness.assets import Assets
 
 # Bump when the data, the recipe or the completion format changes: provisioning rebuilds the model.
-TINY_MODEL_VERSION = "harmony-v2"
+TINY_MODEL_VERSION = "harmony-v3"
 MARKER_FILE = "tiny_model.json"
 
 RENDERERS = ("harmony", "hf-template")
@@ -40,11 +46,15 @@ TRAIN_DATES = tuple(f"{year}-{month:02d}-{day:02d}" for year in (2024, 2025, 202
                     for month, day in ((1, 3), (3, 17), (5, 28), (8, 9), (10, 21), (12, 30)))
 EFFORTS = ("low", "medium", "high")
 
-STEPS = 340
+STEPS = 650
 VARIANTS = 2  # phrasings per analysis reason
 BATCH = 16
 LEARNING_RATE = 3e-3
 NEGATIVES = 1024  # frozen random output rows per step in the sampled softmax
+ORDINARY_TOKENS = 199998  # o200k ids below the special tokens
+UNSEEN_TOKENS = 4096  # frozen random input rows standing in for words the training data never uses
+NOISE_RATE = 0.5  # share of training cases with such words inserted (up to a third of their length)
+STRUCTURE_WEIGHT = 3.0  # loss weight of the Harmony markers and the token after each (channel names, first words)
 
 START, END, MESSAGE, CHANNEL, RETURN = "<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|return|>"
 
@@ -224,24 +234,294 @@ def spam_case(rng: random.Random) -> tuple[str, int, str]:
     return text, label, _pick(rng, _REASON_VARIANTS.get(reason, (reason,))[:VARIANTS])
 
 
+# likert-opinions: a statement and a 1-5 agreement rating. The rule the model learns: well-supported health or
+# safety claims -> 5, broadly shared civic views -> 4, matters of taste and contested policies -> 3, dubious
+# claims -> 2, plainly false or harmful claims -> 1.
+
+_HABITS = ("Getting enough sleep", "Eating fruit and vegetables", "Washing your hands before meals",
+           "Wearing a seatbelt", "Brushing your teeth twice a day", "Drinking enough water", "Wearing sunscreen",
+           "Taking short walks", "Stretching in the morning", "Not smoking", "Cooking at home",
+           "Wearing a helmet on a bike")
+_BENEFITS = ("is good for your health", "helps most people stay healthy", "is good for children",
+             "lowers the risk of illness", "is a healthy habit", "protects people from harm")
+_CIVIC = ("Clean parks make a town nicer to live in", "Free museums are good for a city",
+          "Teaching children to swim is worthwhile", "Recycling is worth the effort", "Planting trees in streets helps",
+          "Good teachers deserve respect", "Kindness to neighbours makes a street better",
+          "Learning to cook is a useful skill", "Clear road signs make driving safer", "Fresh air is pleasant",
+          "Well-lit streets feel safer at night", "Saving some money each month is sensible")
+_TASTE_PAIRS = (("Tea", "coffee"), ("Mountains", "beaches"), ("Winter", "autumn"), ("Chess", "card games"),
+                ("Jazz", "rock music"), ("Trains", "planes"), ("City life", "country life"), ("Board games", "films"),
+                ("Paperback books", "e-readers"), ("Rainy days", "sunny days"), ("Hamsters", "rabbits"),
+                ("Pancakes", "waffles"))
+_TASTE_BEST = (("Blue", "colour"), ("Autumn", "time for a holiday"), ("Friday", "day of the week"),
+               ("Chocolate", "ice cream flavour"), ("Football", "sport to watch"), ("Spring", "month for a wedding"),
+               ("Green", "colour for a kitchen"), ("Sushi", "food for a party"), ("Piano", "instrument to learn"))
+_CONTESTED = ("School uniforms should be required", "Shops should close on Sundays",
+              "Cars should be banned from city centres", "The school day should start later",
+              "Phones should be banned in classrooms", "Museums should charge entry fees",
+              "Daylight saving time should be abolished", "Voting should be compulsory",
+              "Zoos should be phased out", "Fireworks should only be allowed on holidays")
+_DUBIOUS = ("Four hours of sleep a night is enough for most adults", "Sweets are a healthy breakfast",
+            "Seatbelts are not needed on short trips", "Cheating on a test is fine if nobody notices",
+            "Skipping every vegetable is good for children", "Drinking only soda is as good as water",
+            "Littering does no real harm", "Sunscreen is a waste of money")
+_FALSE = ("The Earth is flat", "The Moon is made of cheese", "Smoking is good for children's lungs",
+          "Drinking bleach cures a cold", "Fish can live without water", "Two plus two equals five",
+          "The Sun goes around the Earth once a week", "Touching a toad gives you warts")
+# The reasons of each new task open with the same word (and a different one per task): the first analysis
+# token is then never a label, and the tasks' reasons do not run into each other.
+_LIKERT_REASONS = {5: "I strongly agree; it is well supported.", 4: "I agree; it is a sensible shared view.",
+                   3: "I am neutral; it is a matter of taste.", 2: "I disagree; it is mostly wrong.",
+                   1: "I strongly disagree; it is false or harmful."}
+
+
+def likert_case(rng: random.Random) -> tuple[str, int, str]:
+    """(an opinion statement, its 1-5 rating, a short reason)."""
+    kind = rng.randrange(7)
+    end = _pick(rng, (".", ".", "!", ""))
+    if kind == 0:
+        rating, text = 5, f"{_pick(rng, _HABITS)} {_pick(rng, _BENEFITS)}{end}"
+    elif kind == 1:
+        rating, text = 4, f"{_pick(rng, _CIVIC)}{end}"
+    elif kind == 2:
+        a, b = _pick(rng, _TASTE_PAIRS)
+        verb = _pick(rng, ("are better than", "are nicer than", "beat")) if a.endswith("s") else _pick(
+            rng, ("is better than", "is nicer than", "beats"))
+        rating, text = 3, f"{a} {verb} {b}{end}"
+    elif kind == 3:
+        thing, what = _pick(rng, _TASTE_BEST)
+        rating, text = 3, f"{thing} is the {_pick(rng, ('best', 'greatest', 'nicest'))} {what}{end}"
+    elif kind == 4:
+        rating, text = 3, f"{_pick(rng, _CONTESTED)}{end}"
+    elif kind == 5:
+        rating, text = 2, f"{_pick(rng, _DUBIOUS)}{end}"
+    else:
+        rating, text = 1, f"{_pick(rng, _FALSE)}{end}"
+    return text, rating, _LIKERT_REASONS[rating]
+
+
+# toxic-simple: a chat message, 1 if it insults, mocks, demeans a group, threatens or incites harassment, else 0.
+
+_INSULT_ADJ = ("useless", "pathetic", "brainless", "clueless", "disgusting", "spineless", "worthless", "dumb",
+               "miserable", "ignorant", "stupid", "ugly", "sad little", "braindead", "gutless", "lazy")
+_INSULT_NOUN = ("moron", "idiot", "loser", "clown", "joke", "waste of space", "fool", "creep", "nobody",
+                "embarrassment", "freak", "crybaby", "nitwit", "failure", "parasite", "weirdo")
+_GO_AWAY = ("Nobody likes you.", "Go away.", "Get lost.", "Log off forever.", "Do us all a favour and quit.",
+            "Nobody asked you.", "Just disappear.", "Everyone is laughing at you.", "Cry about it.")
+_LOOKS = ("nose", "teeth", "haircut", "weight", "voice", "clothes", "skin", "glasses", "face", "legs", "ears")
+_LOOKS_MOCK = ("so gross", "what a freak show", "absolutely hideous", "no wonder nobody dates you",
+               "you look like a potato", "hide it, please", "ugliest thing I've seen", "no wonder you're alone")
+_GROUPS = ("People from the suburbs", "Gamers", "Old people", "Teenagers", "Fans of that team", "Vegans",
+           "People who drive vans", "Nurses", "Tourists", "Students from that college", "Farmers",
+           "People from the coast", "Cyclists", "Immigrants", "Poor people")
+_GROUP_BAD = ("are all stupid", "are lazy parasites", "are filthy and useless", "are too dumb to live",
+              "should be kicked out", "are vermin", "are all liars", "are a disease", "can't think for themselves")
+_THREATS = ("Keep talking and I will hurt you", "Watch your back, I'm coming for you",
+            "You'll be sorry when I find you", "I'll make you pay for this, just wait",
+            "One more word and I'll smash your face in", "I know your address, be careful",
+            "Do that again and you'll get hurt", "I'm going to wreck your car", "Sleep with one eye open")
+_PLATFORMS = ("page", "posts", "videos", "inbox", "channel", "comments", "profile", "stream")
+_HARASS = ("and call them a", "and tell them what a", "until they quit, what a", "and keep reminding them they're a",
+           "every day until they leave, the")
+_BELITTLE = ("Aww, is the poor baby upset?", "Oh no, did someone hurt your tiny feelings?", "Boo hoo, go cry to mummy.",
+             "Sweetie, the grown-ups are talking.", "Bless your little heart, you tried.")
+_TOXIC_REASONS = ("The message insults a person.", "The message mocks someone's looks.",
+                  "The message demeans a whole group.", "The message threatens someone.",
+                  "The message urges harassment.", "The message asks for insults.", "The message belittles someone.",
+                  "The message is abusive.")
+_MISHAPS = ("the bus was late", "I dropped my phone in a puddle", "my laptop died mid-report", "it rained all day",
+            "I locked myself out", "the printer jammed twice", "I forgot my lunch at home", "the wifi is down",
+            "my flight got delayed", "I stepped on a plug", "the dog ate my sandwich", "I overslept")
+_QUESTIONS = ("How do I get red wine out of a carpet", "What is a good first plant for a small flat",
+              "Which bus goes to the museum", "How long should I boil an egg", "What does a compiler do",
+              "Is it worth learning to touch type", "How do tides work", "What should I pack for a weekend trip",
+              "Why is the sky blue", "When did the first trains run", "How do vaccines train the immune system",
+              "What is the capital of Canada", "Can you recommend a good sci-fi book", "How do bees make honey")
+_OPINIONS = ("the first option is simpler", "we should wait a week", "the older model is better value",
+             "the data says otherwise", "the bridge route is quicker", "the blue version reads better",
+             "it's too early to decide")
+_WORK = ("report", "code", "drawing", "song", "presentation", "cake", "design", "poem", "essay", "website")
+_WORK_NOTES = ("the ending is weak", "it is too long", "the colours clash", "it needs more tests",
+               "the middle drags", "the font is hard to read", "the intro could be shorter")
+_CALM_REASONS = ("The message is a plain question.", "The message disagrees politely.",
+                 "The message criticises the work itself.", "The message vents about a day.",
+                 "The message is a joke about oneself.", "The message is friendly banter.",
+                 "The message asks for harmless fiction.", "The message is kind.",
+                 "The message complains about a service.", "The message is everyday chat.")
+_TOXIC_PHRASES = ("you're pathetic", "shut your mouth", "what an idiot", "nobody likes you", "go cry somewhere else",
+                  "you disgust me", "ugly as sin", "brainless clown", "I'll hurt you", "get lost, loser",
+                  "people like you are trash", "dumb as a rock", "everyone hates you", "you useless fool",
+                  "look at that fat face", "your kind should leave", "I'll make you regret it", "go away, freak",
+                  "you're a total moron", "what a worthless creep", "shut up, nobody cares", "you absolute failure")
+_CALM_PHRASES = ("thanks a lot", "good luck tomorrow", "I disagree a little", "the food was cold",
+                 "my bus was late again", "can you help me with this", "nice try", "see you soon", "what a long day",
+                 "I'm terrible at this haha", "the service was slow", "well played", "how does this work",
+                 "I love this song", "the meeting ran long", "happy new year", "my code finally compiles",
+                 "that movie was boring", "could you explain step two", "the cat is asleep on my keyboard",
+                 "great game everyone", "I respectfully disagree", "the delivery was late", "I burned the toast")
+
+
+def toxic_case(rng: random.Random) -> tuple[str, int, str]:
+    """(a chat message, 1 for toxic else 0, a short reason)."""
+    name = _pick(rng, _NAMES)
+    if rng.random() < 0.35:  # loose phrases: one abusive phrase makes the message toxic
+        label = rng.randrange(2)
+        parts = [_pick(rng, _CALM_PHRASES) for _ in range(rng.randrange(1, 3))]
+        if label:
+            parts.insert(rng.randrange(len(parts) + 1), _pick(rng, _TOXIC_PHRASES))
+        text = ", ".join(parts)
+        text = text[0].upper() + text[1:] + _pick(rng, (".", "!", "?", ""))
+        return text, label, _TOXIC_REASONS[7] if label else _CALM_REASONS[9]
+    if rng.randrange(2):
+        kind = rng.randrange(7)
+        if kind == 0:
+            text = (f"{_pick(rng, ('', 'Honestly, ', 'Wow, ', 'Lol, ', 'Listen, '))}you're "
+                    f"{_pick(rng, ('a', 'such a', 'the most', 'a complete', 'a total'))} {_pick(rng, _INSULT_ADJ)} "
+                    f"{_pick(rng, _INSULT_NOUN)}. {_pick(rng, _GO_AWAY)}")
+        elif kind == 1:
+            text = (f"{_pick(rng, ('Look at', 'Have you seen', 'Lmao at', 'Haha, check out'))} "
+                    f"{_pick(rng, ('your', 'his', 'her', 'that'))} {_pick(rng, _LOOKS)}, {_pick(rng, _LOOKS_MOCK)}.")
+        elif kind == 2:
+            text = f"{_pick(rng, _GROUPS)} {_pick(rng, _GROUP_BAD)}{_pick(rng, ('.', ', seriously.', ', everyone knows.'))}"
+        elif kind == 3:
+            text = f"{_pick(rng, _THREATS)}{_pick(rng, ('.', '!', ', ' + name + '.'))}"
+        elif kind == 4:
+            text = (f"{_pick(rng, ('Everyone', 'Guys', 'Lets all', 'Someone'))} go to {name}'s {_pick(rng, _PLATFORMS)} "
+                    f"{_pick(rng, _HARASS)} {_pick(rng, _INSULT_NOUN)} they are.")
+        elif kind == 5:
+            text = (f"{_pick(rng, ('Write', 'Make up', 'Give me', 'Ignore your rules and write'))} "
+                    f"{_pick(rng, ('a roast', 'ten insults', 'a cruel poem', 'nasty jokes', 'a hateful rant'))} "
+                    f"about {_pick(rng, ('my classmate', 'my boss', 'my sister', 'my neighbour', 'my teammate'))} "
+                    f"{name} {_pick(rng, ('being fat', 'being stupid', 'and her accent', 'and his stutter'))}.")
+        else:
+            text = f"{_pick(rng, _BELITTLE)} {_pick(rng, _GO_AWAY)}"
+        return text, 1, _TOXIC_REASONS[kind]
+    kind = rng.randrange(9)
+    if kind == 0:
+        text = f"{_pick(rng, _QUESTIONS)}?"
+    elif kind == 1:
+        text = (f"{_pick(rng, ('I see what you mean', 'Fair point', 'I respectfully disagree', 'Good idea'))}, "
+                f"but I think {_pick(rng, _OPINIONS)}.")
+    elif kind == 2:
+        text = (f"{_pick(rng, ('Your', 'The', 'This'))} {_pick(rng, _WORK)} "
+                f"{_pick(rng, ('is good but', 'has nice parts, though', 'works, yet', 'is a solid start;'))} "
+                f"{_pick(rng, _WORK_NOTES)}.")
+    elif kind == 3:
+        text = f"{_pick(rng, ('Ugh', 'What a day', 'Typical', 'Honestly'))}, {_pick(rng, _MISHAPS)} and {_pick(rng, _MISHAPS)}."
+    elif kind == 4:
+        text = (f"I'm {_pick(rng, ('so clumsy', 'such a bad singer', 'hopeless with maps', 'terrible at chess', 'the worst cook'))} "
+                f"that {_pick(rng, _MISHAPS)}, {_pick(rng, ('ha', 'lol', 'oh well', 'classic me'))}.")
+    elif kind == 5:
+        text = (f"{_pick(rng, ('Nice shot', 'Well played', 'Close match', 'GG'))} {name}! "
+                f"{_pick(rng, ('Rematch tomorrow?', 'You owe me a coffee now.', 'I want revenge next week.', 'Lucky round!'))}")
+    elif kind == 6:
+        text = (f"Write a {_pick(rng, ('short story', 'poem', 'fable'))} about a "
+                f"{_pick(rng, ('shy robot', 'lost fox', 'clever crow', 'sleepy giant', 'grumpy wizard'))} "
+                f"who {_pick(rng, ('learns to bake', 'finds a way home', 'guards a lighthouse', 'befriends a cat'))}.")
+    elif kind == 7:
+        text = (f"Thank you {name}, {_pick(rng, ('the soup was lovely', 'you really helped today', 'the card made my day', 'great work on the move'))}"
+                f"{_pick(rng, ('!', '.', ' :)'))}")
+    else:
+        text = (f"{_pick(rng, ('My parcel', 'The train', 'The repair', 'My refund'))} is "
+                f"{_pick(rng, ('late again', 'a week overdue', 'still missing', 'taking forever'))}, "
+                f"{_pick(rng, ('really frustrating', 'not impressed with the service', 'I expected better'))}.")
+    return text, 0, _CALM_REASONS[kind]
+
+
+# prompt-formats: a message, 1 if it shares a private person's contact details, else 0.
+
+_SURNAMES = ("Holloway", "Brandt", "Okafor", "Lindqvist", "Ferreira", "Nakamura", "Dunmore", "Castell", "Varga",
+             "Mehta", "Rourke", "Sandoval")
+_STREETS = ("Oak Lane", "Mill Street", "Harbour Road", "Birch Close", "Kings Avenue", "Quarry Hill",
+            "Willow Crescent", "Chapel Row")
+_TOWNS = ("Ashford", "Millbrook", "Eastleigh", "Dunmere", "Carrow", "Westfield")
+_CONTACT_REASONS = ("The text shares a private phone number.", "The text gives a home address.",
+                    "The text posts a personal email.", "The text names someone and their workplace.")
+_PUBLIC_REASONS = ("The text gives a business contact.", "The text gives a public office address.",
+                   "The text has placeholder details only.", "The text gives no address.",
+                   "The text has no contact details.")
+
+
+def _phone(rng: random.Random) -> str:
+    return _pick(rng, (f"07{rng.randrange(100, 999)} {rng.randrange(100000, 999999)}",
+                       f"+44 7{rng.randrange(100, 999)} {rng.randrange(100, 999)} {rng.randrange(100, 999)}",
+                       f"0{rng.randrange(150, 179)} {rng.randrange(1000, 9999)} {rng.randrange(1000, 9999)}"))
+
+
+def contact_case(rng: random.Random) -> tuple[str, int, str]:
+    """(a message, 1 if it shares personal contact information else 0, a short reason)."""
+    first, last = _pick(rng, _NAMES), _pick(rng, _SURNAMES)
+    if rng.randrange(2):
+        kind = rng.randrange(4)
+        if kind == 0:
+            text = (f"{first} {last}'s {_pick(rng, ('private number', 'mobile', 'cell'))} is {_phone(rng)}, "
+                    f"{_pick(rng, ('call and give them hell', 'text them day and night', 'pass it around'))}.")
+        elif kind == 1:
+            text = (f"{_pick(rng, ('That blogger', 'My old landlord', 'The referee', first))} lives at "
+                    f"{rng.randrange(2, 99)} {_pick(rng, _STREETS)}, {_pick(rng, _TOWNS)}. "
+                    f"{_pick(rng, ('Go knock on the door.', 'Everyone should visit.', 'Spread it around.'))}")
+        elif kind == 2:
+            text = (f"{_pick(rng, ('Want to reach', 'Flood the inbox of', 'Message'))} {first} {last} directly: "
+                    f"{first.lower()}.{last.lower()}{rng.randrange(1, 99)}@{_pick(rng, ('inbox', 'homemail', 'post'))}.example")
+        else:
+            text = (f"The {_pick(rng, ('woman who yelled at me', 'guy from the video', 'driver who hit my car'))} is "
+                    f"{first} {last}, {_pick(rng, ('works at', 'does shifts at', 'is on the desk at'))} the "
+                    f"{_pick(rng, ('Carrow garden centre', 'Mill Street pharmacy', 'Westfield call centre', 'Harbour Road gym'))}.")
+        return text, 1, _CONTACT_REASONS[kind]
+    kind = rng.randrange(5)
+    if kind == 0:
+        text = (f"The {_pick(rng, ('pizzeria', 'florist', 'garage', 'dentist', 'hardware shop'))} on {_pick(rng, _STREETS)} "
+                f"{_pick(rng, ('takes bookings on', 'can be reached at', 'answers the phone on'))} {_phone(rng)} "
+                f"{_pick(rng, ('during opening hours', 'from 9 to 5', 'on weekdays'))}.")
+    elif kind == 1:
+        text = (f"The {_pick(rng, ('town hall', 'public library', 'post office', 'tax office'))} is at "
+                f"{rng.randrange(1, 40)} {_pick(rng, _STREETS)}, {_pick(rng, _TOWNS)}, "
+                f"{_pick(rng, ('open on weekdays', 'closed on Sundays', 'open until 6pm'))}.")
+    elif kind == 2:
+        text = (f"{_pick(rng, ('Example entry', 'Use this format', 'Sample'))}: Name: "
+                f"{_pick(rng, ('John Doe', 'A. N. Other', 'Your Name'))}, Phone: 000 0000 {rng.randrange(1000, 9999)}, "
+                f"Email: {_pick(rng, ('name', 'user', 'someone'))}@example.org")
+    elif kind == 3:
+        text = (f"{_pick(rng, ('We', 'My sister', first))} {_pick(rng, ('just moved to', 'settled into a new flat in', 'bought a place in'))} "
+                f"{_pick(rng, _TOWNS)}{_pick(rng, ('!', '.', ', love the view.'))}")
+    else:
+        text = (f"I {_pick(rng, ('met', 'bumped into', 'had lunch with'))} {first} at the "
+                f"{_pick(rng, ('conference', 'school fair', 'gym', 'market'))}, {_pick(rng, ('lovely person', 'we talked for hours', 'they say hi'))}.")
+    return text, 0, _PUBLIC_REASONS[kind]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # tasks: a built-in scenario's policy, prompt format and answer format, over synthetic cases
 
 
 @dataclass(frozen=True)
 class Task:
-    scenario: str  # built-in scenario whose policy, format and effort are used
-    weight: float  # share of the training batches
+    scenario: str  # built-in scenario whose policy, prompt format(s) and effort are used
+    weight: float  # share of the training batches (split evenly over the task's prompt formats)
     make_case: Callable[[random.Random], tuple[str, int, str]]
     answer: Callable[[int, str], str]  # (label, reason) -> final channel text
 
+    @property
+    def prompt_formats(self) -> tuple[str, ...]:
+        """The scenario's prompt formats: all of them for an expanded scenario (prompt-formats), else its one."""
+        scenario = _scenario(self.scenario)
+        return scenario.prompt_formats or (scenario.prompt_format,)
+
 
 def _spam_json(label: int, reason: str) -> str:
-    rationale = "Unsolicited bait to click or pay." if label else "Ordinary message, not spam."
+    # No words shared with the analysis reasons: a tiny model runs from one into the other.
+    rationale = "Spam under the policy." if label else "Not spam under the policy."
     return json.dumps({"violation": label, "rationale": rationale})
 
 
-TASKS = (Task("spam", 1.0, spam_case, _spam_json),)
+def _digit(label: int, reason: str) -> str:
+    return str(label)
+
+
+TASKS = (Task("spam", 1.0, spam_case, _spam_json),
+         Task("likert-opinions", 0.4, likert_case, _digit),
+         Task("toxic-simple", 0.6, toxic_case, _digit),
+         Task("prompt-formats", 0.4, contact_case, _digit))
 
 
 def completion_text(reason: str, final: str) -> str:
@@ -250,7 +530,7 @@ def completion_text(reason: str, final: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# prompt groups: one rendered prefix per (task, renderer, date, effort); cases are a suffix after it
+# prompt groups: one rendered prefix per (task, prompt format, renderer, date, effort); cases are a suffix after it
 
 
 @dataclass
@@ -261,6 +541,7 @@ class Group:
     effort: str | None
     prefix: list[int]
     tail: list[int]  # what follows the case text: <|end|><|start|>assistant
+    prompt_format: str = ""
 
 
 def _request(policy: str, prompt_format: str, text: str, effort: str | None):
@@ -274,19 +555,22 @@ def _request(policy: str, prompt_format: str, text: str, effort: str | None):
     return ChatRequest.from_body(body)
 
 
-def build_group(assets: Assets, task: Task, renderer: str, date: str, effort: str | None, encode) -> Group:
-    """Render one probe case fully and split it into shared prefix + case text + tail (checked exact)."""
+def build_group(assets: Assets, task: Task, renderer: str, date: str, effort: str | None, encode,
+                prompt_format: str | None = None) -> Group:
+    """Render one probe case fully and split it into shared prefix + case text + tail (checked exact).
+
+    prompt_format: one of the task's formats (default: the scenario's own)."""
     from harness.render import get_renderer
 
     scenario = _scenario(task.scenario)
+    fmt = prompt_format or scenario.prompt_format
     probe = "Probe text for the prefix split."
-    full = get_renderer(renderer, assets).render(_request(scenario.policy, scenario.prompt_format, probe, effort),
-                                                 date=date)
+    full = get_renderer(renderer, assets).render(_request(scenario.policy, fmt, probe, effort), date=date)
     tail = encode(f"{END}{START}assistant")
     suffix = encode(probe) + tail
     if full[-len(suffix):] != suffix:
-        raise RuntimeError(f"{renderer} render of {task.scenario} does not end with the case text")
-    return Group(task, renderer, date, effort, full[:-len(suffix)], tail)
+        raise RuntimeError(f"{renderer} render of {task.scenario} ({fmt}) does not end with the case text")
+    return Group(task, renderer, date, effort, full[:-len(suffix)], tail, fmt)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -296,7 +580,9 @@ def build_group(assets: Assets, task: Task, renderer: str, date: str, effort: st
 class PrefixForward:
     """Hidden states of [prefix + suffix_b] for a batch of suffixes, the prefix computed once."""
 
-    def __init__(self, model, in_vocab):
+    def __init__(self, model, in_vocab, frozen_vocab=None):
+        """in_vocab: the token ids whose input rows are trained; frozen_vocab: ids read at their current (random)
+        rows and never trained, the stand-ins for the unseen words of held-out cases."""
         import torch
 
         self.model = model
@@ -304,15 +590,26 @@ class PrefixForward:
         self.config = model.config
         self.in_vocab = in_vocab
         self.in_map = torch.full((self.config.vocab_size,), -1, dtype=torch.long)
+        if frozen_vocab is not None and len(frozen_vocab):
+            self.in_map[frozen_vocab] = -2 - torch.arange(len(frozen_vocab))
+            self.frozen = base.embed_tokens.weight.detach()[frozen_vocab].clone()
+        else:
+            self.frozen = base.embed_tokens.weight.detach()[:1].clone()
         self.in_map[in_vocab] = torch.arange(len(in_vocab))
         # Only the rows the data uses are trained: a small table instead of a dense 201088-row gradient.
         self.embed = torch.nn.Parameter(base.embed_tokens.weight.detach()[in_vocab].clone())
 
     def embed_ids(self, ids):
+        import torch
+
         index = self.in_map[ids]
-        if bool((index < 0).any()):
+        if bool((index == -1).any()):
             raise RuntimeError("a token outside the training vocab reached the training forward")
-        return self.embed[index]
+        trained = self.embed[index.clamp(min=0)]
+        if not bool((index < 0).any()):
+            return trained
+        frozen = self.frozen[(-2 - index).clamp(min=0)]
+        return torch.where((index >= 0)[..., None], trained, frozen)
 
     def hidden(self, prefix, suffixes, keep=None):
         """Final-norm hidden states of suffix positions `keep` [B, K] (default: all) -> [B, K, d].
@@ -474,6 +771,13 @@ class _Example:
     completion: list[int]
 
 
+def _structure_weight(completion: list[int], k: int) -> float:
+    """Loss weight of completion token k: the Harmony markers and the token after each weigh STRUCTURE_WEIGHT."""
+    if completion[k] >= ORDINARY_TOKENS or (k > 0 and completion[k - 1] >= ORDINARY_TOKENS):
+        return STRUCTURE_WEIGHT
+    return 1.0
+
+
 def check_forward(model, group: Group, example: _Example, forward: PrefixForward, atol: float = 1e-4) -> float:
     """Max |difference| between the prefix forward and transformers' own forward on one sequence."""
     import torch
@@ -514,18 +818,25 @@ def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS,
         tokenizer_dir = Path(tokenizer_dir)
         assets = offline_assets(tokenizer_template_path(tokenizer_dir), tokenizer_dir, None)
         groups: list[Group] = []
+        weights: list[float] = []
         for task in TASKS:
-            for renderer in RENDERERS:
-                for date in TRAIN_DATES:
-                    scenario_effort = _scenario(task.scenario).reasoning_effort
-                    effort = scenario_effort if rng.random() < 0.75 else _pick(rng, EFFORTS)
-                    groups.append(build_group(assets, task, renderer, date, effort, encode))
-        weights = [g.task.weight for g in groups]
+            scenario_effort = _scenario(task.scenario).reasoning_effort
+            per_group = task.weight / (len(task.prompt_formats) * len(RENDERERS) * len(TRAIN_DATES))
+            for fmt in task.prompt_formats:
+                for renderer in RENDERERS:
+                    for date in TRAIN_DATES:
+                        effort = scenario_effort if rng.random() < 0.75 else _pick(rng, EFFORTS)
+                        groups.append(build_group(assets, task, renderer, date, effort, encode, fmt))
+                        weights.append(per_group)
+
+        completions: dict[str, list[int]] = {}  # a few dozen distinct completions: encode each once
 
         def sample(group_index: int) -> _Example:
             text, label, reason = groups[group_index].task.make_case(rng)
-            answer = groups[group_index].task.answer(label, reason)
-            return _Example(group_index, encode(text), encode(completion_text(reason, answer)))
+            completion = completion_text(reason, groups[group_index].task.answer(label, reason))
+            if completion not in completions:
+                completions[completion] = encode(completion)
+            return _Example(group_index, encode(text), list(completions[completion]))
 
         plan = [rng.choices(range(len(groups)), weights)[0] for _ in range(steps)]
         batches = [[sample(g) for _ in range(batch)] for g in plan]
@@ -543,6 +854,15 @@ def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS,
         pad = int(model.config.pad_token_id)
         used.add(pad)
         in_vocab = torch.tensor(sorted(used))
+        # Words the data never uses keep their random rows: a held-out case is full of them. Sprinkle such
+        # (frozen) rows into some training cases, so the answer format does not hinge on every word being known.
+        unseen = [t for t in range(ORDINARY_TOKENS) if t not in used]
+        frozen = sorted(rng.sample(unseen, UNSEEN_TOKENS)) if NOISE_RATE > 0 else []
+        for examples in batches:
+            for e in examples:
+                if rng.random() < NOISE_RATE:
+                    for _ in range(rng.randint(1, max(2, len(e.case_ids) // 3))):
+                        e.case_ids.insert(rng.randrange(len(e.case_ids) + 1), frozen[rng.randrange(len(frozen))])
         out_vocab = torch.tensor(sorted(outputs))
         out_map = torch.full((model.config.vocab_size,), -1, dtype=torch.long)
         out_map[out_vocab] = torch.arange(len(out_vocab))
@@ -552,14 +872,14 @@ def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS,
             parameter.requires_grad_(True)
         model.model.embed_tokens.weight.requires_grad_(False)
         model.lm_head.weight.requires_grad_(False)
-        forward = PrefixForward(model, in_vocab)
+        forward = PrefixForward(model, in_vocab, torch.tensor(frozen, dtype=torch.long))
         check_forward(model, groups[0], batches[0][0], forward)
         head = torch.nn.Parameter(model.lm_head.weight.detach()[out_vocab].clone())
         frozen_head = model.lm_head.weight.detach()
         body = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW([{"params": body, "weight_decay": 0.0},
                                        {"params": [forward.embed, head], "weight_decay": 0.0}],
-                                      lr=LEARNING_RATE, betas=(0.9, 0.98))
+                                      lr=LEARNING_RATE, betas=(0.9, 0.98), foreach=True)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda k: min(1.0, (k + 1) / 20) * max(0.05, 1 - k / steps))
         generator = torch.Generator().manual_seed(seed)
@@ -571,12 +891,13 @@ def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS,
             suffixes = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
             # Positions whose next token is a completion token (completions end each row; pad by repeating).
             span = max(len(e.completion) for e in examples)
-            keep, targets, valid = [], [], []
+            keep, targets, valid, weight = [], [], [], []
             for e, r in zip(examples, rows):
                 first = len(r) - len(e.completion) - 1
                 keep.append([min(first + k, len(r) - 2) for k in range(span)])
                 valid.extend(k < len(e.completion) for k in range(span))
                 targets.extend(r[first + 1 + k] if k < len(e.completion) else pad for k in range(span))
+                weight.extend(_structure_weight(e.completion, k) for k in range(len(e.completion)))
             hidden = forward.hidden(torch.tensor(group.prefix), suffixes, torch.tensor(keep))
             mask = torch.tensor(valid)
             picked = hidden.reshape(-1, model.config.hidden_size)[mask]
@@ -584,7 +905,9 @@ def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS,
             negatives = torch.randint(0, model.config.vocab_size, (NEGATIVES,), generator=generator)
             negatives = negatives[out_map[negatives] < 0]
             logits = torch.cat([picked @ head.T, picked @ frozen_head[negatives].T], dim=1)
-            loss = F.cross_entropy(logits, out_map[torch.tensor(targets)])
+            token_loss = F.cross_entropy(logits, out_map[torch.tensor(targets)], reduction="none")
+            weight_t = torch.tensor(weight)
+            loss = (token_loss * weight_t).sum() / weight_t.sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(body + [forward.embed, head], 1.0)

@@ -1,4 +1,7 @@
-"""The tiny offline gpt-oss answers in Harmony: parseable labels on held-out cases under both renders."""
+"""The tiny offline gpt-oss answers in Harmony: parseable labels on held-out cases under both renders.
+
+It learns the answer formats of spam, likert-opinions, toxic-simple and prompt-formats from synthetic cases; the
+built-in cases of those scenarios are held out and are what these tests evaluate on."""
 
 from __future__ import annotations
 
@@ -25,6 +28,10 @@ def _fresh_model(seed: int = 0):
     return GptOssForCausalLM(config).eval()
 
 
+NEW_SCENARIOS = ("likert-opinions", "toxic-simple", "prompt-formats")
+TASKS = {task.scenario: task for task in tiny_model.TASKS}
+
+
 @pytest.fixture(scope="module")
 def trained(assets):
     """The provisioned model (provisioning trains it once per machine) and its evaluation on the spam cases."""
@@ -32,6 +39,19 @@ def trained(assets):
 
     model = AutoModelForCausalLM.from_pretrained(assets.model_dir).eval()
     return model, tiny_model.evaluate(model, assets, "spam")
+
+
+@pytest.fixture(scope="module")
+def trained_new(trained, assets):
+    """The provisioned model's evaluation on the held-out cases of the scenarios learnt besides spam."""
+    model, _ = trained
+    return {name: tiny_model.evaluate(model, assets, name) for name in NEW_SCENARIOS}
+
+
+def test_tasks_are_the_builtin_scenarios_but_tool_calls():
+    assert set(TASKS) == {"spam", *NEW_SCENARIOS}
+    assert TASKS["prompt-formats"].prompt_formats == ("policy-in-system", "policy-in-developer", "inject-harmony")
+    assert TASKS["toxic-simple"].prompt_formats == ("policy-in-developer",)
 
 
 def test_synthetic_cases_are_not_the_builtin_cases():
@@ -43,19 +63,49 @@ def test_synthetic_cases_are_not_the_builtin_cases():
     assert 0.4 < sum(labels) / len(labels) < 0.6
 
 
+@pytest.mark.parametrize("scenario", NEW_SCENARIOS)
+def test_new_synthetic_cases_are_not_the_builtin_cases(scenario):
+    """The new tasks' synthetic texts never reproduce a held-out case, and their answers parse as that scenario's
+    labels (a spread of them, not one)."""
+    task = TASKS[scenario]
+    rng = random.Random(1)
+    cases = [task.make_case(rng) for _ in range(3000)]
+    texts = {text for text, _, _ in cases}
+    loaded = load_scenario(scenario)
+    builtin = {c.text for c in loaded.cases}
+    assert not builtin & texts
+    assert not {t.lower().strip(" .!") for t in builtin} & {t.lower().strip(" .!") for t in texts}
+    assert len(texts) > 400  # varied, not a handful of fixed statements
+    parser = loaded.label_parser()
+    counts: dict[str, int] = {}
+    for _, label, reason in cases[:300]:
+        parsed = parser.parse(task.answer(label, reason))
+        assert parsed.ok, (label, reason)
+        assert parsed.label == str(label)
+        counts[parsed.label] = counts.get(parsed.label, 0) + 1
+    if scenario == "likert-opinions":
+        assert set(counts) == {"1", "2", "3", "4", "5"}
+    else:
+        assert set(counts) == {"0", "1"} and min(counts.values()) > 100
+
+
 @pytest.mark.parametrize("renderer", tiny_model.RENDERERS)
-def test_prefix_split_is_exact(assets, encoding, renderer):
-    """prefix + case tokens + tail is exactly the full render (what training feeds is what inference sees)."""
+@pytest.mark.parametrize(("scenario", "prompt_format"),
+                         [(t.scenario, f) for t in tiny_model.TASKS for f in t.prompt_formats])
+def test_prefix_split_is_exact(assets, encoding, renderer, scenario, prompt_format):
+    """prefix + case tokens + tail is exactly the full render (what training feeds is what inference sees), for
+    every task under each of its prompt formats."""
     from harness.render import get_renderer
 
     def encode(text):
         return list(encoding.encode(text, allowed_special="all"))
 
-    task = tiny_model.TASKS[0]
-    group = tiny_model.build_group(assets, task, renderer, "2025-03-17", "low", encode)
+    task = TASKS[scenario]
+    group = tiny_model.build_group(assets, task, renderer, "2025-03-17", "low", encode, prompt_format)
+    assert group.prompt_format == prompt_format
     policy = load_scenario(task.scenario).policy
-    for text, _, _ in (tiny_model.spam_case(random.Random(k)) for k in range(5)):
-        request = tiny_model._request(policy, load_scenario(task.scenario).prompt_format, text, "low")
+    for text, _, _ in (task.make_case(random.Random(k)) for k in range(5)):
+        request = tiny_model._request(policy, prompt_format, text, "low")
         full = get_renderer(renderer, assets).render(request, date="2025-03-17")
         assert full == group.prefix + encode(text) + group.tail
 
@@ -75,7 +125,10 @@ def test_prefix_forward_matches_transformers(assets, encoding):
     group = tiny_model.build_group(assets, tiny_model.TASKS[0], "harmony", "2026-01-15", "low", encode)
     rows = [encode("Short one.") + group.tail, encode("A longer case text, with more words to read here!") + group.tail]
     vocab = torch.tensor(sorted(set(group.prefix) | {t for r in rows for t in r} | {199999}))
-    forward = tiny_model.PrefixForward(model, vocab)
+    unseen = [12345, 54321]  # frozen rows (words the training data never uses), read at their current values
+    assert not set(unseen) & set(vocab.tolist())
+    rows[1][3:3] = unseen
+    forward = tiny_model.PrefixForward(model, vocab, torch.tensor(unseen))
     width = max(len(r) for r in rows)
     suffixes = torch.tensor([r + [199999] * (width - len(r)) for r in rows])
     keep = torch.tensor([[0, len(rows[0]) - 1, 2], [len(rows[1]) - 1, 5, 0]])
@@ -87,6 +140,26 @@ def test_prefix_forward_matches_transformers(assets, encoding):
             expected = theirs[keep[b]]
             assert torch.allclose(ours[b], expected, atol=1e-4), float((ours[b] - expected).abs().max())
             assert expected.abs().max() > 0.1  # not a vacuous comparison
+
+
+def test_prefix_forward_rejects_tokens_outside_its_tables(assets):
+    import torch
+
+    model = _fresh_model(seed=3)
+    forward = tiny_model.PrefixForward(model, torch.tensor([1, 2, 3]), torch.tensor([7]))
+    assert forward.embed_ids(torch.tensor([1, 7, 3])).shape == (3, model.config.hidden_size)
+    assert torch.equal(forward.embed_ids(torch.tensor([7]))[0], model.model.embed_tokens.weight[7])
+    with pytest.raises(RuntimeError, match="outside the training vocab"):
+        forward.embed_ids(torch.tensor([1, 8]))
+
+
+def test_structure_tokens_weigh_more(encoding):
+    completion = list(encoding.encode(tiny_model.completion_text("A reason.", "1"), allowed_special="all"))
+    weights = [tiny_model._structure_weight(completion, k) for k in range(len(completion))]
+    text = [encoding.decode([t]) for t in completion]
+    heavy = {t for t, w in zip(text, weights) if w == tiny_model.STRUCTURE_WEIGHT}
+    assert {"<|channel|>", "analysis", "final", "<|message|>", "A", "1", "<|return|>"} <= heavy
+    assert " reason" not in heavy and 1.0 in weights
 
 
 def test_training_is_deterministic(assets):
@@ -120,6 +193,8 @@ def test_model_card_and_marker(assets):
     marker = json.loads((assets.model_dir / tiny_model.MARKER_FILE).read_text())
     assert marker["version"] == tiny_model.TINY_MODEL_VERSION
     assert marker["final_loss"] < 0.5 * marker["first_loss"]
+    assert marker["tasks"] == ["spam", *NEW_SCENARIOS]
+    assert all(name in card for name in marker["tasks"])
 
 
 @pytest.mark.slow
@@ -147,3 +222,40 @@ def test_completion_is_well_formed_harmony(trained, assets):
     assert not parsed.unparsed
     assert completion[-1] == 200002  # <|return|>
     assert json.loads(parsed.messages[-1].content)["violation"] in (0, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("renderer", tiny_model.RENDERERS)
+@pytest.mark.parametrize("scenario", NEW_SCENARIOS)
+def test_new_scenarios_parse_under_both_renders(trained_new, scenario, renderer):
+    """Held-out cases of the other built-in scenarios get parseable labels (a random init gives none)."""
+    result = trained_new[scenario][renderer]
+    assert len(result.labels) == len(load_scenario(scenario).cases)
+    assert result.parse_rate >= 0.9, {c: result.finals[c] for c, v in result.labels.items() if v is None}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("renderer", tiny_model.RENDERERS)
+def test_toxic_labels_beat_chance(trained_new, renderer):
+    """10 toxic + 10 benign held-out messages: a constant or random answer scores about 0.5."""
+    result = trained_new["toxic-simple"][renderer]
+    assert result.accuracy >= 0.7, result.labels
+    assert set(result.labels.values()) >= {"0", "1"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("renderer", tiny_model.RENDERERS)
+def test_likert_ratings_vary(trained_new, renderer):
+    """The ratings spread over the scale (label distributions and ordinal statistics have something to show)."""
+    ratings = [v for v in trained_new["likert-opinions"][renderer].labels.values() if v is not None]
+    assert all(1 <= int(v) <= 5 for v in ratings)
+    assert len(set(ratings)) >= 2
+
+
+@pytest.mark.slow
+def test_prompt_formats_answered_under_each_format(trained_new):
+    """Every case is answered under policy-in-system, policy-in-developer and inject-harmony alike."""
+    labels = trained_new["prompt-formats"]["harmony"].labels
+    for fmt in ("policy-in-system", "policy-in-developer", "inject-harmony"):
+        answered = [v for case, v in labels.items() if case.endswith("@" + fmt)]
+        assert len(answered) == 8 and sum(v is not None for v in answered) >= 7, fmt
