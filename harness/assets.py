@@ -376,9 +376,24 @@ def tokenizer_template_path(tokenizer_dir: Path) -> Path:
     return saved if saved.exists() else provisioned_template_path(False)
 
 
+def tiny_model_revision(model_dir: Path | None) -> str | None:
+    """The training recipe a provisioned tiny model was built by (its marker's version): it stands for the
+    weights in result-store keys, so a retrained model never reuses an older model's answers."""
+    from harness.tiny_model import MARKER_FILE
+
+    if model_dir is None:
+        return None
+    try:
+        marker = json.loads((Path(model_dir) / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return f"{marker.get('version')}+seed{marker.get('seed')}" if isinstance(marker, dict) else None
+
+
 def offline_assets(template_path: Path, tokenizer_dir: Path, model_dir: Path | None) -> Assets:
     """The `Assets` of the offline provisioning (model id tiny-gpt-oss) over these files."""
-    return Assets(model_id=TINY_MODEL_ID, source="provisioned", revision=None, vocab_path=vocab_path(False),
+    return Assets(model_id=TINY_MODEL_ID, source="provisioned", revision=tiny_model_revision(model_dir),
+                  vocab_path=vocab_path(False),
                   template_path=template_path, template_sha256=sha256_file(template_path),
                   tokenizer_dir=tokenizer_dir, model_dir=model_dir)
 

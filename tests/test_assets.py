@@ -88,3 +88,13 @@ def test_compare_bad_input_is_one_clear_line(assets):
     assert_clean_error(run_harness("compare", "--profile", "offline", "--backends", "nope", "--no-report",
                                    "--limit", "1"))
     assert_clean_error(run_harness("compare", "--profile", "offline", "--repeats", "0", "--no-report"))
+
+
+def test_the_provisioned_model_revision_is_its_training_recipe(assets, tmp_path):
+    from harness.assets import tiny_model_revision
+    from harness.tiny_model import TINY_MODEL_VERSION
+
+    assert assets.revision == f"{TINY_MODEL_VERSION}+seed0"  # in every result-store key of the offline backends
+    (tmp_path / "tiny_model.json").write_text(json.dumps({"version": "harmony-v0", "seed": 3}))
+    assert tiny_model_revision(tmp_path) == "harmony-v0+seed3"
+    assert tiny_model_revision(tmp_path / "missing") is None

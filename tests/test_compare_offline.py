@@ -144,6 +144,24 @@ def test_report_was_written(offline_run):
     assert "## Output tokens" in report
 
 
+def test_a_rerun_resumes_every_backend_although_the_servers_get_new_ports(offline_run):
+    """The servers the profile starts listen on fresh free ports each run: they are keyed by what they serve."""
+    first = offline_run["summary"]["summary"]
+    assert first["completed"] == first["planned"] == CASES * REPEATS * len(BACKENDS)
+    done = run_harness("compare", "--profile", "offline", "--limit", str(CASES), "--repeats", str(REPEATS),
+                       "--out", str(offline_run["run"]), "--no-capture", "--no-report", "--no-progress", "--json",
+                       cwd=offline_run["tmp"], timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = json.loads(done.stdout)["summary"]
+    assert (again["skipped"], again["completed"], again["failed"]) == (first["planned"], 0, 0)
+    run = json.loads((offline_run["run"] / "run.json").read_text())
+    for name in HTTP_BACKENDS:
+        fingerprint = run["backends"][name]["fingerprint"]
+        assert fingerprint["base_url"].startswith("harness-managed:")
+        assert fingerprint["revision"] == run["backends"]["local-harmony"]["fingerprint"]["revision"]
+    assert run["backends"]["local-harmony"]["fingerprint"]["revision"].startswith("harmony-v")
+
+
 def test_policy_module_scenario_labels_come_from_the_module_parse(tmp_path):
     pytest.importorskip("transformers")
     from harness.run.compare import CompareOptions, run_compare

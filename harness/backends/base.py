@@ -170,7 +170,11 @@ class RemoteBackend:
         return 1
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"kind": self.config.kind, "base_url": self.config.base_url, "model": self.config.model,
+        # A server the harness started itself listens on a free port that changes every run: it is known by what
+        # it serves (options.managed_server), so that a rerun resumes instead of asking everything again.
+        managed = self.config.options.get("managed_server")
+        base_url = f"harness-managed:{managed}" if managed else self.config.base_url
+        return {"kind": self.config.kind, "base_url": base_url, "model": self.config.model,
                 "revision": self.config.revision, "sampling": self.config.sampling.model_dump(exclude_none=True),
                 "reasoning_effort": self.config.reasoning_effort, **self.fingerprint_extra()}
 

@@ -45,7 +45,8 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
         serve = stack.enter_context(start("transformers-serve", model=str(assets.model_dir)))
         configs["transformers-serve"] = BackendConfig(
             name="transformers-serve", kind="openai-compatible", model=serve.model, base_url=serve.base_url,
-            sampling=sampling, concurrency=1, timeout=300, options={"server": "transformers-serve"})
+            revision=assets.revision, sampling=sampling, concurrency=1, timeout=300,
+            options={"server": "transformers-serve", "managed_server": "transformers-serve"})
     if "harmony-server" in wanted:
         # served under the name the backend sends; preload: torch/transformers imported and weights loaded now, in
         # this thread, not in the server's worker while the local backends import transformers (not thread-safe)
@@ -53,7 +54,8 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
                                               served_model_name=TINY_MODEL_ID, preload=True))
         configs["harmony-server"] = BackendConfig(
             name="harmony-server", kind="openai-compatible", model=TINY_MODEL_ID, base_url=reference.base_url,
-            sampling=sampling, concurrency=1, timeout=300, options={"server": "vllm", "return_token_ids": True})
+            revision=assets.revision, sampling=sampling, concurrency=1, timeout=300,
+            options={"server": "vllm", "return_token_ids": True, "managed_server": "harmony-reference"})
     return {name: config for name, config in configs.items() if name in wanted}
 
 
