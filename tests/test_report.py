@@ -197,7 +197,9 @@ def test_labels_section_with_three_backends_on_a_scale():
     section = "\n".join(_labels({"stats": stats}))
     multi = stats["multi"]
     row = next(line for line in section.splitlines() if line.startswith("| a, b, c |"))
-    assert f"| {multi['krippendorff_alpha']:.3f} | {multi['krippendorff_alpha_ordinal']:.3f} |" in row
+    assert f"| {multi['krippendorff_alpha']:.3f} | " in row and f"| {multi['krippendorff_alpha_ordinal']:.3f} | " in row
+    low, high = multi["krippendorff_alpha_ordinal_ci"]
+    assert f"| {low:.3f} - {high:.3f} |" in row
     assert "Against the gold labels" not in section  # no gold column
 
 

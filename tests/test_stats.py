@@ -189,6 +189,50 @@ def test_krippendorff_alpha_uses_partial_keys():
     assert multi.krippendorff_alpha_ordinal == pytest.approx(0.815, abs=5e-4)
 
 
+@pytest.mark.parametrize("level", ["nominal", "ordinal"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000))
+def test_alpha_from_coincidence_sums_is_the_krippendorff_package(level, seed):
+    """The bootstrap's formula (per-case coincidence sums) gives the package's alpha on random partial data."""
+    import krippendorff
+
+    from harness.stats import _multi
+    from harness.stats._labels import build_cube, normalise_labels
+
+    rng = np.random.default_rng(seed)
+    rows = [{"case_id": f"c{i}", "backend": f"b{b}", "repeat": r, "label": str(int(rng.integers(1, 5)))}
+            for i in range(15) for b in range(int(rng.integers(3, 6))) for r in range(2) if rng.random() > 0.2]
+    cube = build_cube(normalise_labels(pd.DataFrame(rows)))
+    features, k, scale = _multi.coincidence_features(cube, _multi.alpha_categories(cube, level))
+    codes = cube.codes.reshape(-1, cube.codes.shape[2])
+    data = np.where(codes >= 0, cube.numeric[np.maximum(codes, 0)], np.nan).T
+    if np.unique(data[~np.isnan(data)]).size < 2:
+        return
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    assert _multi.alpha_from_sums(features.sum(0), k, scale, level)[0] == pytest.approx(expected, abs=1e-9)
+
+
+def test_alpha_interval_matches_a_brute_force_case_bootstrap():
+    import krippendorff
+
+    rng = np.random.default_rng(5)
+    truth = rng.integers(1, 6, size=80)
+    labels = np.stack([np.clip(truth + rng.choice([-1, 0, 0, 0, 1], size=80), 1, 5) for _ in range(3)])
+    rows = [{"case_id": f"c{i}", "backend": f"b{r}", "label": str(labels[r, i])} for r in range(3) for i in range(80)]
+    multi = compute_stats(pd.DataFrame(rows), n_boot=2000).multi
+    brute = {"nominal": [], "ordinal": []}
+    for _ in range(400):  # resample cases, ask the package each time
+        picked = labels[:, rng.integers(0, 80, size=80)].astype(float)
+        for level, samples in brute.items():
+            samples.append(krippendorff.alpha(reliability_data=picked, level_of_measurement=level))
+    for level, (estimate, interval) in {"nominal": (multi.krippendorff_alpha, multi.krippendorff_alpha_ci),
+                                        "ordinal": (multi.krippendorff_alpha_ordinal,
+                                                    multi.krippendorff_alpha_ordinal_ci)}.items():
+        assert interval[0] < estimate < interval[1]
+        reference = np.percentile(brute[level], [2.5, 97.5])
+        assert interval == pytest.approx(tuple(reference), abs=0.03), level
+
+
 def test_ordinal_alpha_weighs_near_misses_and_skips_parse_failures():
     # three raters on a 1-5 scale who disagree only by one step: nominal alpha counts every miss in full
     rng = np.random.default_rng(3)
@@ -440,3 +484,12 @@ def test_pooled_bootstrap_matches_plain_case_resampling():
     assert np.allclose(pooled.mean(0), plain.mean(0), rtol=2e-3)
     assert np.allclose(pooled.std(0), plain.std(0), rtol=0.08)
     assert np.allclose(pooled.mean(0), features.sum(0), rtol=2e-3)
+
+
+def test_many_labels_give_alpha_without_an_interval(monkeypatch):
+    from harness.stats import _multi
+
+    monkeypatch.setattr(_multi, "MAX_COINCIDENCE_CELLS", 10)
+    rows = [{"case_id": f"c{i}", "backend": f"b{r}", "label": f"L{(i + r) % 4}"} for i in range(10) for r in range(3)]
+    multi = compute_stats(pd.DataFrame(rows), **FAST).multi
+    assert multi.krippendorff_alpha is not None and multi.krippendorff_alpha_ci is None

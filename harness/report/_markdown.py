@@ -142,10 +142,12 @@ def _labels(s: dict[str, Any]) -> list[str]:
     if multi:
         out += ["All backends together:", ""]
         out += table(["backends", "n (every backend)", "Fleiss' kappa", f"{level} CI", "Krippendorff's alpha (nominal)",
-                      "alpha (ordinal)", "units"],
+                      f"{level} CI", "alpha (ordinal)", f"{level} CI", "units"],
                      [[", ".join(multi["backends"]), multi["n"], num(multi["fleiss_kappa"]),
                        interval(multi["fleiss_kappa_ci"], as_pct=False), num(multi["krippendorff_alpha"]),
-                       num(multi.get("krippendorff_alpha_ordinal")), multi["krippendorff_n"]]])
+                       interval(multi.get("krippendorff_alpha_ci"), as_pct=False),
+                       num(multi.get("krippendorff_alpha_ordinal")),
+                       interval(multi.get("krippendorff_alpha_ordinal_ci"), as_pct=False), multi["krippendorff_n"]]])
         out += [f"- {esc(note)}" for note in multi.get("notes") or []] + ([""] if multi.get("notes") else [])
     gold = stats.get("gold") or []
     if gold:

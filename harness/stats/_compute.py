@@ -51,7 +51,12 @@ def compute_stats(df: pd.DataFrame, *, confidence: float = 0.95, margin: float =
         boot = resampled_sums(_multi.features(cube), n_boot, rng)
         n_keys, kappa, interval, fleiss_notes = _multi.fleiss(cube, boot, confidence)
         alpha_n, alpha, alpha_ordinal = _multi.krippendorff_alphas(cube)
-        multi = MultiRater(list(cube.backends), n_keys, kappa, interval, alpha, alpha_n, alpha_ordinal, fleiss_notes)
+        # its own stream: adding these intervals leaves every other bootstrap of a seed as it was
+        alpha_ci, ordinal_ci = _multi.krippendorff_intervals(cube, n_boot, np.random.default_rng([seed, 1]),
+                                                             confidence)
+        multi = MultiRater(list(cube.backends), n_keys, kappa, interval, alpha, alpha_n, alpha_ordinal,
+                           alpha_ci if alpha is not None else None, ordinal_ci if alpha_ordinal is not None else None,
+                           fleiss_notes)
     gold_differences = []
     if _gold.gold_codes(cube).size:
         for ia, ib in pairs:

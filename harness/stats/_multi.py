@@ -5,12 +5,13 @@ uses keys that only some backends labelled: nominal always, ordinal too when the
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 from statsmodels.stats.inter_rater import fleiss_kappa
 
-from harness.stats._bootstrap import percentile_interval, ratio
+from harness.stats._bootstrap import percentile_interval, ratio, resampled_sums
 from harness.stats._json import finite
 from harness.stats._labels import LabelCube
 
@@ -89,3 +90,79 @@ def _alpha(data: np.ndarray, level: str) -> float | None:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         return finite(krippendorff.alpha(reliability_data=pairable, level_of_measurement=level))
+
+
+# Interval: a case bootstrap (all repeats of a case together). Alpha is a function of the coincidence matrix
+# o[c, k] = sum over units of n_uc * n_uk (minus n_uc on the diagonal) / (m_u - 1), a sum over cases; scaled by
+# lcm(1..backends-1) every entry is an integer, so identical cases pool in `resampled_sums`.
+
+MAX_COINCIDENCE_CELLS = 30_000_000  # units x labels^2 held at once (int64): about 240 MB
+
+
+def alpha_categories(cube: LabelCube, level: str) -> np.ndarray:
+    """Category index per label code (-1: left out): every label for nominal, the numbers in scale order for
+    ordinal (parse failures have no place on the scale)."""
+    if level == "nominal":
+        return np.arange(len(cube.labels))
+    numeric = ~np.isnan(cube.numeric)
+    ranks = np.full(len(cube.labels), -1)
+    order = np.argsort(cube.numeric[numeric], kind="stable")  # labels are already sorted by value
+    ranks[np.flatnonzero(numeric)[order]] = np.arange(int(numeric.sum()))
+    return ranks
+
+
+def coincidence_features(cube: LabelCube, categories: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """(per-case coincidence sums (cases, k*k) scaled by `scale`, k, scale)."""
+    n_cases, slots, n_backends = cube.codes.shape
+    k = int(categories.max()) + 1 if categories.size else 0
+    scale = math.lcm(*range(1, max(2, n_backends)))
+    mapped = np.where(cube.codes >= 0, categories[np.maximum(cube.codes, 0)], -1).reshape(-1, n_backends)
+    counts = np.zeros((mapped.shape[0], max(k, 1)), dtype=np.int64)
+    for column in mapped.T:
+        present = column >= 0
+        counts[np.flatnonzero(present), column[present]] += 1
+    m = counts.sum(1)
+    weight = np.where(m >= 2, scale // np.maximum(m - 1, 1), 0)
+    pairs = counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(counts.shape[1], dtype=np.int64)
+    per_unit = (pairs * weight[:, None, None]).reshape(mapped.shape[0], -1)
+    return per_unit.reshape(n_cases, slots, -1).sum(1).astype(np.float64), k, scale
+
+
+def alpha_from_sums(sums: np.ndarray, k: int, scale: int, level: str) -> np.ndarray:
+    """Krippendorff's alpha from coincidence sums, one row per resample (nan where undefined)."""
+    o = np.atleast_2d(sums).reshape(-1, k, k) / scale
+    n_c = o.sum(2)
+    n = n_c.sum(1)
+    if level == "nominal":
+        delta = np.broadcast_to(1.0 - np.eye(k), o.shape)
+    else:  # ordinal: (sum of n_g from c to k, minus half of n_c and n_k) squared
+        cumulative = np.cumsum(n_c, axis=1)
+        low = np.minimum.outer(np.arange(k), np.arange(k))
+        high = np.maximum.outer(np.arange(k), np.arange(k))
+        between = cumulative[:, high] - cumulative[:, low] + n_c[:, low]
+        delta = (between - (n_c[:, :, None] + n_c[:, None, :]) / 2) ** 2
+    observed = (o * delta).sum((1, 2))
+    expected = (n_c[:, :, None] * n_c[:, None, :] * delta).sum((1, 2))
+    return 1 - (n - 1) * ratio(observed, expected)
+
+
+def krippendorff_intervals(cube: LabelCube, n_boot: int, rng: np.random.Generator, confidence: float
+                           ) -> tuple[tuple | None, tuple | None]:
+    """(nominal interval, ordinal interval or None) by case bootstrap."""
+    intervals = []
+    for level in ("nominal", "ordinal"):
+        if level == "ordinal" and not cube.ordinal:
+            intervals.append(None)
+            continue
+        categories = alpha_categories(cube, level)
+        k = int(categories.max()) + 1 if categories.size else 0
+        if k * k * cube.codes.shape[0] * cube.codes.shape[1] > MAX_COINCIDENCE_CELLS:  # many labels: no interval
+            intervals.append(None)
+            continue
+        features, k, scale = coincidence_features(cube, categories)
+        if k < 2:
+            intervals.append(None)
+            continue
+        boot = resampled_sums(features, n_boot, rng)
+        intervals.append(percentile_interval(alpha_from_sums(boot, k, scale, level), confidence))
+    return intervals[0], intervals[1]

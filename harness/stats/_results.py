@@ -165,6 +165,8 @@ class MultiRater(_JsonMixin):
     krippendorff_alpha: float | None = None  # nominal; uses partially labelled keys too
     krippendorff_n: int = 0  # keys with at least two labels
     krippendorff_alpha_ordinal: float | None = None  # numeric labels only (parse failures left out), else None
+    krippendorff_alpha_ci: Interval = None  # case bootstrap
+    krippendorff_alpha_ordinal_ci: Interval = None
     notes: list[str] = field(default_factory=list)
 
 

@@ -57,12 +57,13 @@ def tables(result: StatsResult) -> list[Table]:
     out.append(dist)
     if result.multi is not None:
         multi = Table(title="All backends together")
-        for column in ("backends", "n", "Fleiss kappa", "CI", "Krippendorff alpha (nominal)",
-                       "alpha (ordinal)", "units"):
+        for column in ("backends", "n", "Fleiss kappa", "CI", "Krippendorff alpha (nominal)", "CI",
+                       "alpha (ordinal)", "CI", "units"):
             multi.add_column(column)
         m = result.multi
         multi.add_row(", ".join(m.backends), str(m.n), _num(m.fleiss_kappa), _ci(m.fleiss_kappa_ci),
-                      _num(m.krippendorff_alpha), _num(m.krippendorff_alpha_ordinal), str(m.krippendorff_n))
+                      _num(m.krippendorff_alpha), _ci(m.krippendorff_alpha_ci), _num(m.krippendorff_alpha_ordinal),
+                      _ci(m.krippendorff_alpha_ordinal_ci), str(m.krippendorff_n))
         out.append(multi)
     if result.gold:
         gold = Table(title="Against gold labels")
