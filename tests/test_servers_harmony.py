@@ -165,7 +165,7 @@ def _flow(body: dict, response: dict) -> dict:
     return {"request": {"body": {"json": body}}, "response": {"status": 200, "body": {"json": response}}}
 
 
-def test_an_ignored_reasoning_effort_is_named_from_the_served_prompt(scripted_server, assets):
+def test_an_ignored_reasoning_effort_is_named_from_the_served_prompt(scripted_server, assets, capsys):
     from harness.capture.params import compare_payloads, served_effort
 
     body = dict(BODY, reasoning_effort="high")
@@ -179,6 +179,14 @@ def test_an_ignored_reasoning_effort_is_named_from_the_served_prompt(scripted_se
     assert [(f.class_id, f.field) for f in findings] == [("reasoning-effort-param", "reasoning_effort")]
     assert findings[0].detail.startswith("b sent reasoning_effort=high") and "not honoured" in findings[0].detail
     assert compare_payloads(honest, honest) == []
+    # `harness capture` shows the same in its table of LLM calls
+    from harness.capture.calls import llm_calls
+    from harness.commands.capture_cmd import print_calls
+
+    assert [c.effort_served for c in llm_calls([honest, ignored])] == ["high", "low"]
+    print_calls([honest, ignored], "flows.jsonl")
+    shown = capsys.readouterr().err
+    assert shown.count("(served: low)") == 1 and "(served: high)" not in shown
     # without the ids there is nothing to judge by
     assert compare_payloads(honest, _flow(body, dict(bad, prompt_token_ids=None))) == []
 

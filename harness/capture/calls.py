@@ -24,6 +24,7 @@ class LlmCall:
     sampling: dict[str, Any] = field(default_factory=dict)
     stream: bool | None = None
     status: str = ""  # HTTP status, or "error: <message>"
+    effort_served: str | None = None  # the `Reasoning:` line of the served prompt, where the response has its ids
 
 
 def header(headers: list[list[str]] | None, name: str) -> str | None:
@@ -97,6 +98,8 @@ def calls_by_case(flows: list[dict]) -> dict[tuple[str, int], dict[str, dict]]:
 
 
 def llm_calls(flows: list[dict]) -> list[LlmCall]:
+    from harness.capture.params import served_effort
+
     calls = []
     for flow in flows:
         if not is_llm_call(flow):
@@ -115,5 +118,6 @@ def llm_calls(flows: list[dict]) -> list[LlmCall]:
             endpoint=f"{url.netloc}{url.path}", model=body.get("model"), provider=served_provider(flow),
             roles=tuple(str(m.get("role")) for m in messages if isinstance(m, dict)),
             reasoning_effort=reasoning_effort(body),
-            sampling={k: body[k] for k in SAMPLING_KEYS if k in body}, stream=body.get("stream"), status=status))
+            sampling={k: body[k] for k in SAMPLING_KEYS if k in body}, stream=body.get("stream"), status=status,
+            effort_served=served_effort(flow) if response is not None else None))
     return calls

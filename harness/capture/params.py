@@ -128,9 +128,14 @@ def served_effort(flow: dict) -> str | None:
     ids = (response_json(flow) or {}).get("prompt_token_ids")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
         return None
+    from harness.errors import HarnessError
     from harness.render.parser import parse_tokens
 
-    for message in parse_tokens(ids).messages:
+    try:
+        messages = parse_tokens(ids).messages
+    except HarnessError:  # no vocab here to read the ids with: nothing to judge by
+        return None
+    for message in messages:
         if message.role == "system":
             found = _REASONING_LINE.search(message.content)
             return found.group(1).lower() if found else None

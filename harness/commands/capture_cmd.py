@@ -61,6 +61,9 @@ def print_calls(flows: list[dict], path) -> None:
         sampling = " ".join(f"{k}={v}" for k, v in call.sampling.items())
         if call.stream:
             sampling = (sampling + " stream").strip()
+        effort = call.reasoning_effort or "-"
+        if call.effort_served and call.effort_served != (call.reasoning_effort or "medium"):
+            effort = f"{effort} (served: {call.effort_served})"  # the server's prompt says otherwise
         table.add_row(call.endpoint, call.model or "-", call.provider or "-", ",".join(call.roles) or "-",
-                      call.reasoning_effort or "-", sampling or "-", call.status)
+                      effort, sampling or "-", call.status)
     console.print(table)
