@@ -93,8 +93,7 @@ class Assets:
                 AssetRecord("tokenizer", str(self.tokenizer_dir), self.source,
                             _sha256_if_exists(self.tokenizer_dir / "tokenizer.json"))]
         if self.model_dir is not None:
-            rows.append(AssetRecord("model", str(self.model_dir), self.source,
-                                    _sha256_if_exists(self.model_dir / "config.json")))
+            rows.append(AssetRecord("model", str(self.model_dir), self.source, weights_sha256(self.model_dir)))
         return rows
 
     def fingerprint(self) -> dict[str, str | None]:
@@ -109,6 +108,22 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+HASH_WEIGHTS_UP_TO = 1 << 30  # bytes: the tiny model is hashed; a 20B checkpoint is not read for a table
+
+
+def weights_sha256(model_dir: Path) -> str | None:
+    """sha256 of the weights: from the HF cache blob name (LFS blobs are named by it), else by reading a single
+    small weights file, else of config.json (the weights are too large to read here)."""
+    weights = Path(model_dir) / "model.safetensors"
+    if weights.is_symlink():
+        blob = weights.resolve().name
+        if len(blob) == 64 and all(c in "0123456789abcdef" for c in blob):
+            return blob
+    if weights.is_file() and weights.stat().st_size <= HASH_WEIGHTS_UP_TO:
+        return sha256_file(weights)
+    return _sha256_if_exists(Path(model_dir) / "config.json")
 
 
 def _sha256_if_exists(path: Path) -> str | None:

@@ -98,3 +98,21 @@ def test_the_provisioned_model_revision_is_its_training_recipe(assets, tmp_path)
     (tmp_path / "tiny_model.json").write_text(json.dumps({"version": "harmony-v0", "seed": 3}))
     assert tiny_model_revision(tmp_path) == "harmony-v0+seed3"
     assert tiny_model_revision(tmp_path / "missing") is None
+
+
+def test_model_row_hashes_the_weights(assets, tmp_path):
+    from harness.assets import sha256_file, weights_sha256
+
+    row = next(r for r in assets.records() if r.name == "model")
+    assert row.sha256 == sha256_file(assets.model_dir / "model.safetensors")  # retrained weights show a new hash
+    # an HF cache snapshot links the weights to a blob named by their sha256: read from the name, not the bytes
+    blob = tmp_path / "blobs" / ("ab" * 32)
+    blob.parent.mkdir()
+    blob.write_bytes(b"not really weights")
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    (snapshot / "model.safetensors").symlink_to(blob)
+    assert weights_sha256(snapshot) == "ab" * 32
+    (snapshot / "config.json").write_text("{}")
+    (snapshot / "model.safetensors").unlink()
+    assert weights_sha256(snapshot) == sha256_file(snapshot / "config.json")  # sharded or absent: the config
