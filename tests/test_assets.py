@@ -73,6 +73,9 @@ def test_assets_command_lists_every_file_with_hashes(assets):
     names = {row["name"]: row for row in info["files"]}
     assert set(names) == {"vocab", "chat_template", "tokenizer", "model"}
     assert names["vocab"]["sha256"] == assets_module.VOCAB_SHA256
+    assert info["revision"] == assets.revision
+    table = run_harness("assets")
+    assert table.returncode == 0 and f"revision {assets.revision}" in table.stdout
 
 
 def test_a_model_that_is_nowhere_is_one_clear_line(tmp_path, assets):

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.console import make_console
 
-    table = Table(title=f"assets for {info['model_id']} ({info['source']}, harmony {info['harmony_version']})")
+    revision = f", revision {info['revision']}" if info.get("revision") else ""
+    table = Table(title=f"assets for {info['model_id']} ({info['source']}{revision}, harmony "
+                        f"{info['harmony_version']})")
     for column in ("asset", "path", "source", "sha256"):
         table.add_column(column)
     for row in info["files"]:
