@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from harness.capture.proxy import free_port  # noqa: F401  (tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests never reach a hub: anything that tries fails loudly instead of hanging.
@@ -29,12 +30,6 @@ def encoding(assets):
     from harness.assets import harmony_encoding
 
     return harmony_encoding()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_harness(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600,

@@ -63,7 +63,8 @@ def mitmproxy_version() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -108,7 +109,7 @@ class ProxySession:
             stale.unlink()
         self.flows_path.touch()
         for attempt in range(3):  # a free port can be taken between probing and binding: retry on another
-            self.port = _free_port()
+            self.port = free_port()
             self._spawn(mitmdump)
             if self._wait_ready():
                 self._write_ca_bundle()
