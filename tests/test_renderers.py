@@ -13,7 +13,7 @@ from harness.render.vllm import Vllm010Renderer, VllmRenderer
 from harness.request import ChatRequest
 
 START, CONSTRAIN, ASSISTANT = 200006, 200003, 173781
-ALL = ["harmony", "hf-template", "vllm", "vllm-0.33", "vllm-0.10"]
+ALL = ["harmony", "hf-template", "vllm", "vllm-0.33", "vllm-0.14", "vllm-0.10"]
 DATE = "2025-03-04"
 POLICY = "Classify the message as spam (1) or not spam (0). Answer with JSON."
 TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Get the weather",
@@ -217,6 +217,18 @@ def test_vllm_differs_from_harmony_where_documented(assets, text):
         text(get_renderer("vllm", assets).render(history, date=DATE))
     assert "second thought" in h and "first thought" not in h
     assert "second thought" not in v and "first thought" not in v
+
+
+def test_vllm_014_lists_commentary_only_with_tools(assets, text):
+    from harness.diff import diff_tokens
+
+    plain = request_of(body_system_user())
+    old, current = (get_renderer(name, assets).render(plain, date=DATE) for name in ("vllm-0.14", "vllm"))
+    assert "# Valid channels: analysis, final. Channel must be included" in text(old)
+    assert diff_tokens(old, current).classes == ["channel-config"]  # nothing else differs
+    tools = request_of(body_tools())
+    assert get_renderer("vllm-0.14", assets).render(tools, date=DATE) == \
+        get_renderer("vllm", assets).render(tools, date=DATE)
 
 
 def test_vllm_010_channel_list_developer_and_raw_system(assets, text):

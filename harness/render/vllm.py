@@ -1,4 +1,4 @@
-"""`vllm` / `vllm-0.33` and `vllm-0.10`: how vLLM's OpenAI server renders a chat request for gpt-oss.
+"""`vllm` / `vllm-0.33`, `vllm-0.14` and `vllm-0.10`: how vLLM's OpenAI server renders a chat request for gpt-oss.
 
 For `model_type == gpt_oss` vLLM ignores the Jinja template and builds openai-harmony messages itself
 (`_make_request_with_harmony` in the chat-completions serving code, helpers in `harmony_utils.py`). These
@@ -12,6 +12,8 @@ openai-harmony encoding. Sources read (vllm-project/vllm, public):
   `vllm/entrypoints/harmony_utils.py` of that era. The full git history could not be fetched here (the
   snapshot is over the size limit), so these versions were read from the stored file index, not at the
   `v0.10.2` tag itself; the channel rule (commentary listed only with tools) follows the project's REFERENCE.
+- 0.14: the current mapping, except that `commentary` is left out of the valid channels when the request has no
+  tools (0.20+ lists it always), per the project's REFERENCE notes on vLLM's version drift.
 The date is what `VLLM_SYSTEM_START_DATE` (or the server clock) would give; here it is the pinned `date`.
 """
 
@@ -48,15 +50,17 @@ class VllmRenderer:
     name = "vllm"
     description = "vLLM (~0.33, current) chat-completions Harmony rendering"
 
-    def __init__(self, kit: HarmonyKit, name: str = "vllm") -> None:
+    def __init__(self, kit: HarmonyKit, name: str = "vllm", *, commentary_without_tools: bool = True) -> None:
         self.kit = kit
         self.name = name
+        self.commentary_without_tools = commentary_without_tools  # False: 0.14's two-channel list without tools
 
     def render(self, request: ChatRequest, *, date: str) -> list[int]:
         check_date(date)
         kit = self.kit
         instructions, rest = split_instructions(request)
-        messages: list[Any] = [kit.system(date=date, effort=request.reasoning_effort)]
+        channels = None if self.commentary_without_tools or request.tools else ("analysis", "final")
+        messages: list[Any] = [kit.system(date=date, effort=request.reasoning_effort, channels=channels)]
         if instructions or request.tools:
             messages.append(kit.developer(instructions=instructions, tools=request.tools))
         names = tool_call_names(request)
@@ -147,6 +151,11 @@ def _vllm(assets) -> VllmRenderer:
 @renderer("vllm-0.33", "vLLM 0.33 chat-completions Harmony rendering (same as `vllm`)")
 def _vllm_033(assets) -> VllmRenderer:
     return VllmRenderer(harmony_kit(), name="vllm-0.33")
+
+
+@renderer("vllm-0.14", "vLLM 0.14 chat-completions Harmony rendering (commentary listed only with tools)")
+def _vllm_014(assets) -> VllmRenderer:
+    return VllmRenderer(harmony_kit(), name="vllm-0.14", commentary_without_tools=False)
 
 
 @renderer("vllm-0.10", Vllm010Renderer.description)
