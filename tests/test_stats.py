@@ -210,6 +210,23 @@ def test_alpha_from_coincidence_sums_is_the_krippendorff_package(level, seed):
         return
     expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
     assert _multi.alpha_from_sums(features.sum(0), k, scale, level)[0] == pytest.approx(expected, abs=1e-9)
+    _, nominal, ordinal = _multi.krippendorff_alphas(cube)
+    assert (nominal if level == "nominal" else ordinal) == pytest.approx(expected, abs=1e-9)
+
+
+def test_ordinal_alpha_reads_equal_numbers_as_one_value():
+    from harness.stats import _multi
+    from harness.stats._labels import build_cube, normalise_labels
+
+    rows = [{"case_id": f"c{i}", "backend": f"b{b}", "label": label}
+            for i, labels in enumerate([("1", "1.0", "1"), ("2", "2", "3"), ("3", "3", "3"), ("1.0", "2", "1")])
+            for b, label in enumerate(labels)]
+    cube = build_cube(normalise_labels(pd.DataFrame(rows)))
+    assert list(_multi.alpha_categories(cube, "ordinal")) == [0, 0, 1, 2]  # "1" and "1.0" share a rank
+    multi = compute_stats(pd.DataFrame(rows), **FAST).multi
+    same = compute_stats(pd.DataFrame([dict(r, label=r["label"].replace(".0", "")) for r in rows]), **FAST).multi
+    assert multi.krippendorff_alpha_ordinal == pytest.approx(same.krippendorff_alpha_ordinal)
+    assert multi.krippendorff_alpha < same.krippendorff_alpha  # nominal: "1" and "1.0" are different labels
 
 
 def test_alpha_interval_matches_a_brute_force_case_bootstrap():
@@ -484,6 +501,18 @@ def test_pooled_bootstrap_matches_plain_case_resampling():
     assert np.allclose(pooled.mean(0), plain.mean(0), rtol=2e-3)
     assert np.allclose(pooled.std(0), plain.std(0), rtol=0.08)
     assert np.allclose(pooled.mean(0), features.sum(0), rtol=2e-3)
+
+
+def test_free_text_labels_give_alpha_in_bounded_memory():
+    import resource
+
+    rows = [{"case_id": f"c{i}", "backend": f"b{b}", "repeat": r, "label": f"text {i}-{b}-{r}"}
+            for i in range(300) for b in range(3) for r in range(2)]  # 1,800 distinct labels
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    multi = compute_stats(pd.DataFrame(rows), **FAST).multi
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert multi.krippendorff_alpha == pytest.approx(0.0, abs=1e-3) and multi.krippendorff_alpha_ci is None
+    assert grown_mib < 400  # units x labels^2 would be about 31 GB
 
 
 def test_many_labels_give_alpha_without_an_interval(monkeypatch):

@@ -1,5 +1,5 @@
 """Three or more backends: Fleiss' kappa (statsmodels) over the keys every backend labelled, with a case
-bootstrap interval computed from per-case sums; and Krippendorff's alpha (the `krippendorff` package), which also
+bootstrap interval computed from per-case sums; and Krippendorff's alpha with a case-bootstrap interval, which also
 uses keys that only some backends labelled: nominal always, ordinal too when the labels are numbers on a scale
 (parse failures are then left out, as they have no place on it)."""
 
@@ -68,52 +68,44 @@ def fleiss(cube: LabelCube, boot_sums: np.ndarray, confidence: float) -> tuple[i
     return table.shape[0], kappa, interval, notes
 
 
+# Krippendorff's alpha from the coincidence matrix o[c, k] = sum over units u of n_uc * (n_uk - [c == k]) /
+# (m_u - 1), a unit being one (case, repeat) with m_u >= 2 labels. Nominal distance: 1 off the diagonal; ordinal:
+# (sum of n_g from c to k, minus half of n_c and n_k) squared. The `krippendorff` package is the reference in the
+# tests; it is not used here because it holds units x labels^2 at once, which free-text labels make huge. Built
+# as a matrix product it takes units x labels. The interval is a case bootstrap (all repeats of a case together)
+# over per-case coincidence sums; scaled by lcm(1..backends-1) they are integers, so identical cases pool in
+# `resampled_sums`.
+
+MAX_COINCIDENCE_CELLS = 30_000_000  # labels^2 x max(cases, resamples) for the interval: about 240 MB
+
+
 def krippendorff_alphas(cube: LabelCube) -> tuple[int, float | None, float | None]:
-    """(units with at least two labels, nominal alpha, ordinal alpha or None). A unit is one (case, repeat);
-    alpha is undefined (None) when fewer than two distinct values are pairable."""
-    codes = cube.codes.reshape(-1, cube.codes.shape[2])  # units x backends
-    pairable = (codes >= 0).sum(1) >= 2
-    nominal = _alpha(np.where(codes >= 0, codes, np.nan).T, "nominal")
+    """(units with at least two labels, nominal alpha, ordinal alpha or None); None when alpha is undefined
+    (fewer than two distinct values are pairable) or the labels are not numbers (ordinal)."""
+    counts, weight, scale = _unit_counts(cube, alpha_categories(cube, "nominal"))
+    n_units = int((weight > 0).sum())
+    nominal = _alpha_point(counts, weight, scale, "nominal")
     ordinal = None
     if cube.ordinal:
-        values = np.where(codes >= 0, cube.numeric[np.maximum(codes, 0)], np.nan)  # parse-failure -> nan
-        ordinal = _alpha(values.T, "ordinal")
-    return int(pairable.sum()), nominal, ordinal
-
-
-def _alpha(data: np.ndarray, level: str) -> float | None:
-    import krippendorff
-
-    pairable = data[:, (~np.isnan(data)).sum(0) >= 2]
-    if np.unique(pairable[~np.isnan(pairable)]).size < 2:
-        return None  # one value only: alpha is 0/0
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        return finite(krippendorff.alpha(reliability_data=pairable, level_of_measurement=level))
-
-
-# Interval: a case bootstrap (all repeats of a case together). Alpha is a function of the coincidence matrix
-# o[c, k] = sum over units of n_uc * n_uk (minus n_uc on the diagonal) / (m_u - 1), a sum over cases; scaled by
-# lcm(1..backends-1) every entry is an integer, so identical cases pool in `resampled_sums`.
-
-MAX_COINCIDENCE_CELLS = 30_000_000  # units x labels^2 held at once (int64): about 240 MB
+        counts, weight, scale = _unit_counts(cube, alpha_categories(cube, "ordinal"))
+        ordinal = _alpha_point(counts, weight, scale, "ordinal")
+    return n_units, nominal, ordinal
 
 
 def alpha_categories(cube: LabelCube, level: str) -> np.ndarray:
-    """Category index per label code (-1: left out): every label for nominal, the numbers in scale order for
-    ordinal (parse failures have no place on the scale)."""
+    """Category index per label code (-1: left out): every label for nominal; for ordinal the distinct numbers in
+    scale order ("1" and "1.0" are one value), parse failures having no place on the scale."""
     if level == "nominal":
         return np.arange(len(cube.labels))
     numeric = ~np.isnan(cube.numeric)
     ranks = np.full(len(cube.labels), -1)
-    order = np.argsort(cube.numeric[numeric], kind="stable")  # labels are already sorted by value
-    ranks[np.flatnonzero(numeric)[order]] = np.arange(int(numeric.sum()))
+    ranks[numeric] = np.unique(cube.numeric[numeric], return_inverse=True)[1]
     return ranks
 
 
-def coincidence_features(cube: LabelCube, categories: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """(per-case coincidence sums (cases, k*k) scaled by `scale`, k, scale)."""
-    n_cases, slots, n_backends = cube.codes.shape
+def _unit_counts(cube: LabelCube, categories: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(counts per unit and category, the unit's weight scale / (m_u - 1), 0 when unpairable; scale)."""
+    n_backends = cube.codes.shape[2]
     k = int(categories.max()) + 1 if categories.size else 0
     scale = math.lcm(*range(1, max(2, n_backends)))
     mapped = np.where(cube.codes >= 0, categories[np.maximum(cube.codes, 0)], -1).reshape(-1, n_backends)
@@ -123,9 +115,37 @@ def coincidence_features(cube: LabelCube, categories: np.ndarray) -> tuple[np.nd
         counts[np.flatnonzero(present), column[present]] += 1
     m = counts.sum(1)
     weight = np.where(m >= 2, scale // np.maximum(m - 1, 1), 0)
-    pairs = counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(counts.shape[1], dtype=np.int64)
-    per_unit = (pairs * weight[:, None, None]).reshape(mapped.shape[0], -1)
-    return per_unit.reshape(n_cases, slots, -1).sum(1).astype(np.float64), k, scale
+    return counts[:, :k], weight, scale
+
+
+def _coincidences(counts: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """sum_u weight_u * (n_u n_u^T - diag(n_u)), without a units x k x k array."""
+    weighted = (counts * weight[:, None]).astype(np.float64)  # float: BLAS; exact, the entries are small integers
+    return weighted.T @ counts.astype(np.float64) - np.diag(weighted.sum(0))
+
+
+def _alpha_point(counts: np.ndarray, weight: np.ndarray, scale: int, level: str) -> float | None:
+    k = counts.shape[1]
+    used = counts[weight > 0].sum(0) > 0
+    if used.sum() < 2:
+        return None  # one value only: alpha is 0/0
+    sums = _coincidences(counts, weight).reshape(1, -1)
+    return finite(float(alpha_from_sums(sums, k, scale, level)[0]))
+
+
+def coincidence_features(cube: LabelCube, categories: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """(per-case coincidence sums (cases, k*k) scaled by `scale`, k, scale)."""
+    counts, weight, scale = _unit_counts(cube, categories)
+    n_cases, slots = cube.codes.shape[:2]
+    k = counts.shape[1]
+    features = np.zeros((n_cases, k * k))
+    if n_cases == 0:
+        return features, k, scale
+    first_unit = np.arange(0, n_cases * slots, slots)  # units are case-major: a case's repeats are adjacent
+    for c in range(k):  # one row of the matrix at a time: cases x k, never units x k x k
+        row = (counts[:, c] * weight)[:, None] * (counts - np.eye(k, dtype=np.int64)[c])
+        features[:, c * k:(c + 1) * k] = np.add.reduceat(row, first_unit, axis=0)
+    return features, k, scale
 
 
 def alpha_from_sums(sums: np.ndarray, k: int, scale: int, level: str) -> np.ndarray:
@@ -148,21 +168,17 @@ def alpha_from_sums(sums: np.ndarray, k: int, scale: int, level: str) -> np.ndar
 
 def krippendorff_intervals(cube: LabelCube, n_boot: int, rng: np.random.Generator, confidence: float
                            ) -> tuple[tuple | None, tuple | None]:
-    """(nominal interval, ordinal interval or None) by case bootstrap."""
+    """(nominal interval, ordinal interval or None) by case bootstrap; None also when the labels are so many
+    that the resampled matrices would not fit in MAX_COINCIDENCE_CELLS."""
     intervals = []
     for level in ("nominal", "ordinal"):
-        if level == "ordinal" and not cube.ordinal:
-            intervals.append(None)
-            continue
         categories = alpha_categories(cube, level)
         k = int(categories.max()) + 1 if categories.size else 0
-        if k * k * cube.codes.shape[0] * cube.codes.shape[1] > MAX_COINCIDENCE_CELLS:  # many labels: no interval
+        too_big = k * k * max(cube.codes.shape[0], n_boot) > MAX_COINCIDENCE_CELLS
+        if (level == "ordinal" and not cube.ordinal) or k < 2 or too_big:
             intervals.append(None)
             continue
         features, k, scale = coincidence_features(cube, categories)
-        if k < 2:
-            intervals.append(None)
-            continue
         boot = resampled_sums(features, n_boot, rng)
         intervals.append(percentile_interval(alpha_from_sums(boot, k, scale, level), confidence))
     return intervals[0], intervals[1]
