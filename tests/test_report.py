@@ -452,3 +452,23 @@ def test_pair_notes_are_grouped_once_per_note():
     assert _pair_notes(verdicts) == ["every pair: no repeats", "x vs y: kappa undefined"]
     assert _pair_notes(verdicts[:1]) == ["x vs y: no repeats", "x vs y: kappa undefined"]
     assert _pair_notes([]) == []
+
+
+def test_free_text_labels_keep_the_tables_whole():
+    import pandas as pd
+    from markdown_it import MarkdownIt
+
+    from harness.report._markdown import _labels, code
+    from harness.stats import compute_stats
+
+    labels = ["a|b", "c`d", "<e>"]
+    rows = [{"case_id": f"c{i}", "backend": b, "label": labels[(i + shift) % 3]}
+            for i in range(9) for b, shift in (("x", 0), ("y", i % 2), ("z", 0))]
+    markdown = "\n".join(_labels({"stats": compute_stats(pd.DataFrame(rows), n_boot=50).to_json()}))
+    page = MarkdownIt("commonmark").enable("table").render(markdown.replace("<details>", "").replace("</details>", ""))
+    delimiter_rows = [line for line in markdown.splitlines() if line.startswith("|---")]
+    assert page.count("<table>") == len(delimiter_rows) >= 3  # every table parsed as a table
+    for label in ("a|b", "c`d", "&lt;e&gt;"):
+        assert f"<code>{label}</code>" in page
+    assert "<e>" not in page
+    assert code("``x") == "``` ``x ```" and code("plain") == "`plain`"

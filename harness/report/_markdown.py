@@ -25,8 +25,17 @@ def cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def code(text: Any) -> str:
+    """An inline code span that holds any text (labels and case ids are free text): its fence is longer than the
+    longest backtick run inside."""
+    text = str(text).replace("\n", " ")
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{'`' * (longest + 1)}{pad}{text}{pad}{'`' * (longest + 1)}"
+
+
 def table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return lines + [""]
 
@@ -131,7 +140,7 @@ def _labels(s: dict[str, Any]) -> list[str]:
         rows.append([d["backend"], d["n"]] + [
             f"{by_label[x]['count']} ({pct(by_label[x]['share'])}, {interval(by_label[x]['ci_wilson'])})"
             if x in by_label else DASH for x in labels])
-    out += table(["backend", "n"] + [f"`{x}`" for x in labels], rows)
+    out += table(["backend", "n"] + [code(x) for x in labels], rows)
     test = stats.get("distribution_test") or {}
     if test:
         out += [(f"Same label distribution on every backend? chi-square {num(test.get('chi2'))}, dof "
@@ -167,8 +176,8 @@ def _labels(s: dict[str, Any]) -> list[str]:
         for pair in confusions:
             names = pair["confusion"]["labels"]
             body += [f"{pair['a']} (rows) vs {pair['b']} (columns):", ""]
-            body += table([""] + [f"`{x}`" for x in names],
-                          [[f"`{x}`"] + list(row) for x, row in zip(names, pair["confusion"]["matrix"])])
+            body += table([""] + [code(x) for x in names],
+                          [[code(x)] + list(row) for x, row in zip(names, pair["confusion"]["matrix"])])
         out += details("Confusion matrix per pair", body)
     return out
 
@@ -287,7 +296,7 @@ def _classes(s: dict[str, Any]) -> list[str]:
                          [[k, ", ".join(f"{r} x{n}" for r, n in v.items())]
                           for k, v in render["backend_prompts"].items()])
         for error in render.get("errors") or []:
-            out.append(f"- render failed for `{error['case_id']}`: {esc(error['error'])}")
+            out.append(f"- render failed for {code(error['case_id'])}: {esc(error['error'])}")
     params = classes["params"]
     out += ["### Request parameters", ""]
     if not params.get("available") or not params.get("pairs_compared"):
@@ -297,7 +306,7 @@ def _classes(s: dict[str, Any]) -> list[str]:
         out += [f"From {source}, {params['pairs_compared']} same-case backend pairs compared.", ""]
         out += _counts_table(params["counts"], "identical parameters")
         for example in params.get("examples") or []:
-            out.append(f"- `{example['class']}` {example['a']} vs {example['b']} on `{example['case_id']}`: "
+            out.append(f"- `{example['class']}` {example['a']} vs {example['b']} on {code(example['case_id'])}: "
                        f"{esc(example['detail'])}")
         out.append("")
     output = classes["output"]
@@ -330,9 +339,9 @@ def _divergent(s: dict[str, Any]) -> list[str]:
         out += ["No case where the backends' labels differ on the same repeat.", ""]
         return out
     out += [f"{div['count']} case(s) where labels differ across backends: "
-            + ", ".join(f"`{c}`" for c in div["case_ids"][:30]) + (" ..." if div["count"] > 30 else ""), ""]
+            + ", ".join(code(c) for c in div["case_ids"][:30]) + (" ..." if div["count"] > 30 else ""), ""]
     for case in div["shown"]:
-        out += [f"### `{case['case_id']}` (gold {case.get('gold') or DASH})", ""]
+        out += [f"### {code(case['case_id'])} (gold {esc(case.get('gold') or DASH)})", ""]
         out += table(["backend", "labels per repeat"],
                      [[b, ", ".join(lbl or "error" for lbl in labels)] for b, labels in case["labels"].items()])
         for pair in case["render_pairs"]:
@@ -366,7 +375,7 @@ def _wire_sample(s: dict[str, Any]) -> list[str]:
         return []
     where = "captured by the proxy" if sample.get("source") == "capture" else "as recorded by the backends"
     out = ["## Wire payloads", "",
-           (f"What each backend was sent for `{sample['case_id']}` (repeat {sample['repeat']}), {where}; "
+           (f"What each backend was sent for {code(sample['case_id'])} (repeat {sample['repeat']}), {where}; "
             "secrets redacted."), ""]
     for name, request in sample["requests"].items():
         out += details(f"{name} ({request.get('source', DASH)})", _request_block(request))
@@ -429,7 +438,7 @@ def _leaks(s: dict[str, Any]) -> list[str]:
         if e["examples"]:
             body = []
             for ex in e["examples"]:
-                body.append(f"- `{ex['case_id']}` repeat {ex['repeat']}, {ex['where']}: {esc(ex['detail'])}")
+                body.append(f"- {code(ex['case_id'])} repeat {ex['repeat']}, {ex['where']}: {esc(ex['detail'])}")
                 if ex.get("excerpt"):
                     body += fence(ex["excerpt"])
             out += details(f"{name}: leak examples", body)
