@@ -145,6 +145,25 @@ def test_fingerprint_names_what_changes_the_answer(backends, assets):
         assert fingerprint["template_sha256"] == assets.template_sha256
         assert fingerprint["harmony_version"]
         assert fingerprint["sampling"] == {"max_tokens": MAX_TOKENS}
+        assert fingerprint["revision"] == assets.revision
+
+
+def test_store_key_follows_the_date_the_prompts_carry(backends, monkeypatch):
+    from harness.backends import transformers_local
+    from harness.run.store import run_key
+
+    backend = backends["transformers-harmony"]
+    today = run_key(backend.fingerprint(), SAME.to_body(), 0)
+    assert run_key(backend.fingerprint(), SAME.to_body(), 0) == today
+    monkeypatch.setattr(transformers_local, "prompt_date", lambda: "2031-01-02")
+    assert run_key(backend.fingerprint(), SAME.to_body(), 0) != today  # another `Current date:`, another answer
+    assert "Current date: 2031-01-02" in _decode(backend.prompt_ids(SAME))
+
+
+def _decode(ids):
+    from harness.assets import harmony_encoding
+
+    return harmony_encoding().decode(ids)
 
 
 def test_output_split_by_tokens(encoding, assets):

@@ -159,6 +159,9 @@ def test_a_rerun_resumes_every_backend_although_the_servers_get_new_ports(offlin
         fingerprint = run["backends"][name]["fingerprint"]
         assert fingerprint["base_url"].startswith("harness-managed:")
         assert fingerprint["revision"] == run["backends"]["local-harmony"]["fingerprint"]["revision"]
+        managed = fingerprint["managed_server"]  # what its renders depend on, the date its prompts carry
+        assert managed["template_sha256"] and managed["harmony_version"] and managed["served_by"]
+        assert managed["date"] == run["backends"]["local-harmony"]["fingerprint"]["date"]
     assert run["backends"]["local-harmony"]["fingerprint"]["revision"].startswith("harmony-v")
 
 

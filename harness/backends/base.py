@@ -6,6 +6,7 @@ transformers, openai, huggingface_hub) inside the factory, so listing or validat
 
 from __future__ import annotations
 
+import datetime
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,6 +115,12 @@ BACKEND_MODULES = [
 ]
 
 
+def prompt_date() -> str:
+    """The `Current date:` a prompt rendered on this machine today carries (the local date, as the chat template's
+    strftime_now and the harness's own renders use)."""
+    return datetime.date.today().isoformat()
+
+
 def backend(kind: str, description: str = "") -> Callable[[BackendFactory], BackendFactory]:
     def register(factory: BackendFactory) -> BackendFactory:
         _FACTORIES[kind] = factory
@@ -171,12 +178,17 @@ class RemoteBackend:
 
     def fingerprint(self) -> dict[str, Any]:
         # A server the harness started itself listens on a free port that changes every run: it is known by what
-        # it serves (options.managed_server), so that a rerun resumes instead of asking everything again.
+        # it serves (options.managed_server: its name and what its renders depend on, plus today's date, which its
+        # prompts carry), so that a rerun resumes, and never reuses an answer given to another prompt.
         managed = self.config.options.get("managed_server")
-        base_url = f"harness-managed:{managed}" if managed else self.config.base_url
-        return {"kind": self.config.kind, "base_url": base_url, "model": self.config.model,
-                "revision": self.config.revision, "sampling": self.config.sampling.model_dump(exclude_none=True),
-                "reasoning_effort": self.config.reasoning_effort, **self.fingerprint_extra()}
+        fingerprint = {"kind": self.config.kind,
+                       "base_url": f"harness-managed:{managed['name']}" if managed else self.config.base_url,
+                       "model": self.config.model, "revision": self.config.revision,
+                       "sampling": self.config.sampling.model_dump(exclude_none=True),
+                       "reasoning_effort": self.config.reasoning_effort, **self.fingerprint_extra()}
+        if managed:
+            fingerprint["managed_server"] = {**managed, "date": prompt_date()}
+        return fingerprint
 
     def fingerprint_extra(self) -> dict[str, Any]:
         return {}

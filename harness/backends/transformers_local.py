@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
 import functools
 import json
 import threading
 from typing import Any
 
-from harness.backends.base import BackendConfig, BackendContext, backend
+from harness.backends.base import BackendConfig, BackendContext, backend, prompt_date
 from harness.backends.openai_compatible import effective_effort, effective_sampling
 from harness.errors import HarnessError
 from harness.records import BackendError, Completion, Usage
@@ -154,7 +153,8 @@ class _LocalBackend:
                 "revision": self.assets.revision, "template_sha256": self.assets.template_sha256,
                 "harmony_version": harmony_version(),
                 "sampling": self.config.sampling.model_dump(exclude_none=True),
-                "reasoning_effort": self.config.reasoning_effort, "batch_size": self.config.batch_size}
+                "reasoning_effort": self.config.reasoning_effort, "batch_size": self.config.batch_size,
+                "date": prompt_date()}  # the `Current date:` its prompts carry
 
     def loaded(self) -> LoadedModel:
         return load_model(str(self.assets.model_dir), str(self.assets.tokenizer_dir))
@@ -250,7 +250,7 @@ class TransformersHarmonyBackend(_LocalBackend):
         effort = effective_effort(self.config, request)
         if effort != request.reasoning_effort:
             request = dataclasses.replace(request, reasoning_effort=effort)
-        return get_renderer("harmony", self.assets).render(request, date=date or datetime.date.today().isoformat())
+        return get_renderer("harmony", self.assets).render(request, date=date or prompt_date())
 
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
         import torch

@@ -46,7 +46,8 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
         configs["transformers-serve"] = BackendConfig(
             name="transformers-serve", kind="openai-compatible", model=serve.model, base_url=serve.base_url,
             revision=assets.revision, sampling=sampling, concurrency=1, timeout=300,
-            options={"server": "transformers-serve", "managed_server": "transformers-serve"})
+            options={"server": "transformers-serve",
+                     "managed_server": _managed("transformers-serve", assets, package="transformers")})
     if "harmony-server" in wanted:
         # served under the name the backend sends; preload: torch/transformers imported and weights loaded now, in
         # this thread, not in the server's worker while the local backends import transformers (not thread-safe)
@@ -55,8 +56,22 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
         configs["harmony-server"] = BackendConfig(
             name="harmony-server", kind="openai-compatible", model=TINY_MODEL_ID, base_url=reference.base_url,
             revision=assets.revision, sampling=sampling, concurrency=1, timeout=300,
-            options={"server": "vllm", "return_token_ids": True, "managed_server": "harmony-reference"})
+            options={"server": "vllm", "return_token_ids": True,
+                     "managed_server": _managed("harmony-reference", assets, package="gpt-oss-harness")})
     return {name: config for name, config in configs.items() if name in wanted}
+
+
+def _managed(name: str, assets, *, package: str) -> dict[str, str | None]:
+    """What a server started here renders and answers with, besides the model: its template, harmony and the
+    package whose code serves it (the store key of its answers; the date is added per run)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        served_by = f"{package} {version(package)}"
+    except PackageNotFoundError:
+        served_by = package
+    return {"name": name, "served_by": served_by, "template_sha256": assets.template_sha256,
+            "harmony_version": assets.fingerprint()["harmony_version"]}
 
 
 def backend_configs(profile: str, config_path: Path | None, names: list[str] | None, stack: contextlib.ExitStack,
