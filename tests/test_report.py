@@ -232,7 +232,7 @@ def test_reproduce_config_for_configured_backends_loads(base_run, tmp_path):
     first = next(iter(run["backends"]))
     run["backends"][first]["config"].update(kind="hf-inference", provider="groq", api_key_env="HF_TOKEN",
                                             base_url=None, reasoning_effort="low", model="openai/gpt-oss-20b")
-    run["backends"][first]["fingerprint"] = {}
+    run["backends"][first]["fingerprint"] = {"extra_body": {"reasoning_format": "parsed", "note": "😀 \x7f"}}
     (run_dir / "run.json").write_text(json.dumps(run))
     markdown = write_reports(run_dir)["report_md"].read_text()
     section = markdown[markdown.index("## Reproduce"):markdown.index("## Discrepancy classes")]
@@ -244,6 +244,7 @@ def test_reproduce_config_for_configured_backends_loads(base_run, tmp_path):
     assert (groq.kind, groq.provider, groq.api_key_env, groq.reasoning_effort) == ("hf-inference", "groq", "HF_TOKEN",
                                                                                   "low")
     assert groq.sampling.temperature == run["backends"][first]["config"]["sampling"]["temperature"]
+    assert groq.options == {"extra_body": {"reasoning_format": "parsed", "note": "😀 \x7f"}}  # as it was sent
     assert "--profile config" in section
 
 

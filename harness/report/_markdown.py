@@ -223,14 +223,15 @@ def reproduce_command(invocation: dict[str, Any]) -> str:
 
 def _toml_value(value: Any) -> str:
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
+        return "{ " + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) \
+            + " }"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))  # a TOML basic string
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")  # a TOML basic string
 
 
 def backends_toml(backends: dict[str, Any], names: list[str]) -> str:
@@ -238,11 +239,12 @@ def backends_toml(backends: dict[str, Any], names: list[str]) -> str:
     lines = []
     for name in names:
         entry = backends.get(name) or {}
-        lines.append(f"[backends.{json.dumps(name)}]")
+        lines.append(f"[backends.{_toml_value(name)}]")
         for key, value in (("kind", entry.get("kind")), ("model", entry.get("model")),
                            ("revision", entry.get("revision")), ("base_url", entry.get("base_url")),
                            ("provider", entry.get("provider_pinned")), ("api_key_env", entry.get("api_key_env")),
-                           ("reasoning_effort", entry.get("reasoning_effort")), ("sampling", entry.get("sampling"))):
+                           ("reasoning_effort", entry.get("reasoning_effort")), ("sampling", entry.get("sampling")),
+                           ("options", entry.get("options"))):
             if value not in (None, {}, ""):
                 lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")

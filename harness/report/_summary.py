@@ -15,6 +15,7 @@ from harness.records import RunRecord
 from harness.report._load import RunFolder
 
 SCHEMA_VERSION = 1
+REQUEST_OPTIONS = ("extra_body", "system_prompt", "unwrap_content")  # backend options recorded in fingerprints
 DIVERGENT_DETAIL = 5  # cases shown with token diffs and requests
 SEGMENTS_PER_PAIR = 6
 TEXT_LIMIT = 240
@@ -118,6 +119,9 @@ def backend_fingerprints(folder: RunFolder, backends: list[str]) -> dict[str, An
             "harmony_version": fingerprint.get("harmony_version"),
             "reasoning_effort": fingerprint.get("reasoning_effort", config.get("reasoning_effort")),
             "sampling": fingerprint.get("sampling") or config.get("sampling"),
+            # the backend options that change the request, as it was sent (extra_body includes what a server hint
+            # such as `server = "vllm"` added)
+            "options": {key: fingerprint[key] for key in REQUEST_OPTIONS if fingerprint.get(key) not in (None, {}, "")},
         }
     return result
 
