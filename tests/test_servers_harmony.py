@@ -187,6 +187,11 @@ def test_an_ignored_reasoning_effort_is_named_from_the_served_prompt(scripted_se
     print_calls([honest, ignored], "flows.jsonl")
     shown = capsys.readouterr().err
     assert shown.count("(served: low)") == 1 and "(served: high)" not in shown
+    # an effort spelled "High" is the same effort to the finding and to the table
+    shouting = _flow(dict(body, reasoning_effort="High"), good)
+    assert compare_payloads(shouting, shouting) == []
+    print_calls([shouting], "flows.jsonl")
+    assert "served" not in capsys.readouterr().err
     # without the ids there is nothing to judge by
     assert compare_payloads(honest, _flow(body, dict(bad, prompt_token_ids=None))) == []
 

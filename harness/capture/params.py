@@ -142,14 +142,17 @@ def served_effort(flow: dict) -> str | None:
     return None
 
 
+def effort_matches(sent: Any, served: str) -> bool:
+    """Whether a served `Reasoning:` line says the effort sent (Harmony's default when none was sent)."""
+    wanted = sent.lower() if isinstance(sent, str) else DEFAULT_EFFORT
+    return served == wanted
+
+
 def effort_honoured(flow: dict, *, side: str = "a") -> list[Finding]:
     """`reasoning-effort-param` when the served prompt says another effort than the request sent."""
     served = served_effort(flow)
-    if served is None:
-        return []
     sent = reasoning_effort(request_json(flow) or {})
-    wanted = str(sent).lower() if isinstance(sent, str) else DEFAULT_EFFORT
-    if served == wanted:
+    if served is None or effort_matches(sent, served):
         return []
     what = f"reasoning_effort={sent}" if sent is not None else "no reasoning_effort (Harmony default medium)"
     return [Finding("reasoning-effort-param", f"{side} sent {what}, but its served prompt says Reasoning: {served} "

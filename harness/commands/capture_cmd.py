@@ -50,6 +50,7 @@ def print_calls(flows: list[dict], path) -> None:
     from rich.table import Table
 
     from harness.capture.calls import llm_calls
+    from harness.capture.params import effort_matches
     from harness.console import make_console
 
     calls = llm_calls(flows)
@@ -62,7 +63,7 @@ def print_calls(flows: list[dict], path) -> None:
         if call.stream:
             sampling = (sampling + " stream").strip()
         effort = call.reasoning_effort or "-"
-        if call.effort_served and call.effort_served != (call.reasoning_effort or "medium"):
+        if call.effort_served and not effort_matches(call.reasoning_effort, call.effort_served):
             effort = f"{effort} (served: {call.effort_served})"  # the server's prompt says otherwise
         table.add_row(call.endpoint, call.model or "-", call.provider or "-", ",".join(call.roles) or "-",
                       effort, sampling or "-", call.status)
