@@ -374,15 +374,25 @@ def provision() -> Assets:
     return offline_assets(template_path, tokenizer_dir, model_dir)
 
 
+def _tiny_model_marker(model_dir: Path | None) -> dict | None:
+    """What `harness/tiny_model.py` wrote next to the weights it trained (version, seed, ...), or None."""
+    from harness.tiny_model import MARKER_FILE
+
+    if model_dir is None:
+        return None
+    try:
+        marker = json.loads((Path(model_dir) / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
 def _tiny_model_current(model_dir: Path) -> bool:
     """Built, and by the current training recipe (an older or random-weight build is rebuilt)."""
-    from harness.tiny_model import MARKER_FILE, TINY_MODEL_VERSION
+    from harness.tiny_model import TINY_MODEL_VERSION
 
-    try:
-        marker = json.loads((model_dir / MARKER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (model_dir / "config.json").exists() and marker.get("version") == TINY_MODEL_VERSION
+    marker = _tiny_model_marker(model_dir)
+    return marker is not None and (model_dir / "config.json").exists() and marker.get("version") == TINY_MODEL_VERSION
 
 
 def tokenizer_template_path(tokenizer_dir: Path) -> Path:
@@ -394,15 +404,8 @@ def tokenizer_template_path(tokenizer_dir: Path) -> Path:
 def tiny_model_revision(model_dir: Path | None) -> str | None:
     """The training recipe a provisioned tiny model was built by (its marker's version): it stands for the
     weights in result-store keys, so a retrained model never reuses an older model's answers."""
-    from harness.tiny_model import MARKER_FILE
-
-    if model_dir is None:
-        return None
-    try:
-        marker = json.loads((Path(model_dir) / MARKER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return f"{marker.get('version')}+seed{marker.get('seed')}" if isinstance(marker, dict) else None
+    marker = _tiny_model_marker(model_dir)
+    return f"{marker.get('version')}+seed{marker.get('seed')}" if marker else None
 
 
 def offline_assets(template_path: Path, tokenizer_dir: Path, model_dir: Path | None) -> Assets:

@@ -126,7 +126,7 @@ def run_compare(options: CompareOptions) -> CompareResult:
             notes.append("the capture proxy died during the run; flows after that point are missing")
         records = store.latest({item.key for item in items})
 
-    files = _write_outputs(run_dir, scenario, records, configs, backends, capture_dir, options, notes)
+    files = _write_outputs(run_dir, scenario, records, configs, backends, capture_dir, options, notes, profile)
     return CompareResult(run_dir=run_dir, profile=profile, backends=list(configs), summary=summary, files=files,
                          notes=notes)
 
@@ -168,7 +168,8 @@ def _execute(backends, store, labeler, items, show_progress: bool) -> RunSummary
     return asyncio.run(go())
 
 
-def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_dir, options, notes) -> dict:
+def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_dir, options, notes,
+                   profile: str) -> dict:
     frame = records_frame(records)
     gold = {case.id: case.gold for case in scenario.cases}
     files = {"store": str(run_dir / "results.sqlite")}
@@ -202,7 +203,7 @@ def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_
     run_info = {
         "scenario": {"name": scenario.name, "fingerprint": scenario.fingerprint(), "cases": len(scenario.cases)},
         "repeats": options.repeats, "date": date, "notes": notes,
-        "invocation": _invocation(options, list(configs), date),
+        "invocation": _invocation(options, profile, list(configs), date),
         "backends": {name: {"config": _public_config(configs[name]), "fingerprint": backends[name].fingerprint()}
                      for name in configs},
         "capture_dir": str(capture_dir) if capture_dir else None,
@@ -215,14 +216,12 @@ def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_
     return files
 
 
-def _invocation(options: CompareOptions, backends: list[str], date: str) -> dict[str, Any]:
+def _invocation(options: CompareOptions, profile: str, backends: list[str], date: str) -> dict[str, Any]:
     """What `harness compare` needs to run this comparison again (the report prints it as a command)."""
-    from harness.run.profiles import resolve_profile
-
     scenario = options.scenario
     if Path(scenario).exists():  # a file: keep its name, not this machine's path
         scenario = Path(scenario).name
-    return {"scenario": scenario, "profile": resolve_profile(options.profile, options.config), "backends": backends,
+    return {"scenario": scenario, "profile": profile, "backends": backends,
             "repeats": options.repeats, "limit": options.limit, "date": date, "max_tokens": options.max_tokens,
             "online": options.online}
 
