@@ -2,7 +2,8 @@
 
 `harmony-reference` gives a vLLM-shaped OpenAI-compatible endpoint on CPU (prompt and completion token ids
 included), `fault` a scripted server for retry tests, `roost` the ROOST demo server's shape, and
-`transformers-serve` wraps `transformers serve` offline on a local model.
+`transformers-serve` wraps `transformers serve` offline on a local model, and `vllm` runs the real vLLM OpenAI
+server from `.venv-vllm` (float32 on CPU, `--date` pins its `Current date:` line).
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 
-KINDS = ("harmony-reference", "fault", "roost", "transformers-serve")
+KINDS = ("harmony-reference", "fault", "roost", "transformers-serve", "vllm")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="run a local server (harmony-reference, fault, roost, "
-                                                 "transformers-serve) until Ctrl-C")
+                                                 "transformers-serve, vllm) until Ctrl-C")
     parser.add_argument("kind", choices=KINDS, help="which server")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--model", default=None,
                         help="local model dir or cached hub id (default: the offline tiny gpt-oss)")
+    parser.add_argument("--date", default=None,
+                        help="vllm: the date its prompts carry (VLLM_SYSTEM_START_DATE; default today)")
     parser.add_argument("--options", default=None,
                         help="JSON object of extra server options (e.g. '{\"script\": [\"429\", \"ok\"]}')")
     parser.set_defaults(func=run)
@@ -44,6 +47,12 @@ def _options(args: argparse.Namespace) -> dict:
         options.setdefault("preload", True)  # "listening" should mean "ready to generate"
     if args.kind == "transformers-serve":
         options.setdefault("force_model", True)
+    if args.date is not None:
+        if args.kind != "vllm":
+            raise HarnessError("--date is for the vllm server only")
+        from harness.render.base import check_date
+
+        options["date"] = check_date(args.date)
     return options
 
 
@@ -70,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"could not start {args.kind} on port {args.port}: {exc}") from None
     with handle:
         extra = f" (model: {handle.model})" if handle.model else ""
+        if handle.served_by:
+            extra += f" [{handle.served_by}, log {handle.log_path}]"
         print(f"{args.kind} listening on {handle.base_url}{extra}; Ctrl-C to stop", flush=True)
         try:
             threading.Event().wait()

@@ -1,7 +1,9 @@
 """Start a local server and get a handle: `start(kind, **opts) -> ServerHandle`.
 
 Kinds: `harmony-reference`, `fault`, `roost` (the project's own apps; in-process by default, or a subprocess with
-`subprocess=True`) and `transformers-serve` (always a subprocess: `transformers serve` on the tiny model, offline).
+`subprocess=True`), `transformers-serve` (always a subprocess: `transformers serve` on the tiny model, offline) and
+`vllm` (the real vLLM OpenAI server from `.venv-vllm`, always a subprocess; `wait=False` returns at once and
+`handle.wait_ready()` waits, so a run starts it beside its other backends).
 Every server binds 127.0.0.1 on a free port (or `port=`). A handle stops what it started (`stop()`, or use it as a
 context manager) and tells what the server saw (`requests_seen()`).
 
@@ -15,6 +17,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess as _subprocess
 import sys
 import tempfile
@@ -33,7 +36,8 @@ APP_MODULES = {
     "fault": "harness.servers.fault_server",
     "roost": "harness.servers.roost_server",
 }
-KINDS = (*APP_MODULES, "transformers-serve")
+KINDS = (*APP_MODULES, "transformers-serve", "vllm")
+EXTERNAL_KINDS = ("transformers-serve", "vllm")  # other people's servers: no request recorder
 
 
 class ServerHandle:
@@ -41,11 +45,13 @@ class ServerHandle:
 
     def __init__(self, kind: str, port: int, *, thread: ServerThread | None = None, recorder: Recorder | None = None,
                  process: _subprocess.Popen | None = None, log_path: Path | None = None, model: str | None = None,
-                 cleanup: list[Path] | None = None) -> None:
+                 cleanup: list[Path] | None = None, ready_path: str | None = None) -> None:
         self.kind = kind
         self.port = port
         self.model = model  # what to send as `model` (transformers-serve: the local model path)
         self.log_path = log_path
+        self.ready_path = ready_path  # GET it until 200 (servers started without a ready line)
+        self.served_by: str | None = None  # the serving package and version, where known (vllm: "vllm 0.32.0")
         self._thread = thread
         self._recorder = recorder
         self._process = process
@@ -68,8 +74,8 @@ class ServerHandle:
         """[{method, path, headers (secrets redacted), body (parsed JSON or text), at}] in arrival order."""
         if self._recorder is not None:
             return self._recorder.rows()
-        if self.kind == "transformers-serve":
-            raise HarnessError("transformers serve does not record requests; put the capture proxy in front of it")
+        if self.kind in EXTERNAL_KINDS:
+            raise HarnessError(f"{self.kind} does not record requests; put the capture proxy in front of it")
         return httpx.get(f"{self.url}/_harness/requests", timeout=10).raise_for_status().json()
 
     def clear_requests(self) -> None:
@@ -81,6 +87,34 @@ class ServerHandle:
     def set_script(self, script: list, **defaults: Any) -> None:
         """Fault server only: replace the script (and `content`, `reasoning`, `latency`, `retry_after`)."""
         httpx.post(f"{self.url}/_harness/script", json={"script": script, **defaults}, timeout=10).raise_for_status()
+
+    def alive(self) -> bool:
+        """The server's process is still running (in-process servers: until stopped)."""
+        if self._process is not None:
+            return self._process.poll() is None
+        return not self._stopped
+
+    def wait_ready(self, timeout: float) -> Self:
+        """Wait until `ready_path` answers 200. A process that exits, or a timeout, stops it and raises one line
+        naming its log."""
+        if self.ready_path is None or self._process is None:
+            return self
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                code = self._process.returncode
+                self.stop()
+                raise HarnessError(f"{self.kind} exited with {code} while starting; see {self.log_path}: "
+                                   f"{_tail(self.log_path)}")
+            try:
+                if httpx.get(f"{self.url}{self.ready_path}", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise HarnessError(f"{self.kind} did not answer {self.ready_path} within {timeout:.0f}s; see "
+                           f"{self.log_path}: {_tail(self.log_path)}")
 
     def stop(self) -> None:
         if self._stopped:
@@ -103,11 +137,15 @@ class ServerHandle:
         return f"ServerHandle({self.kind!r}, base_url={self.base_url!r})"
 
 
-def start(kind: str, *, subprocess: bool = False, port: int = 0, timeout: float = 120.0, **opts: Any) -> ServerHandle:
+def start(kind: str, *, subprocess: bool = False, port: int = 0, timeout: float | None = None,
+          **opts: Any) -> ServerHandle:
     """Start a `kind` server on 127.0.0.1. `opts` go to the app's `create_app` (JSON-encoded for a subprocess);
     for `transformers-serve`: `model` (local dir; default the tiny model), `home` (HF_HOME; default a temp dir)."""
     if kind == "transformers-serve":
-        return start_transformers_serve(port=port, timeout=timeout, **opts)
+        return start_transformers_serve(port=port, timeout=timeout or 180.0, **opts)
+    if kind == "vllm":
+        return start_vllm(port=port, timeout=timeout, **opts)
+    timeout = timeout or 120.0
     if kind not in APP_MODULES:
         raise HarnessError(f"unknown server kind {kind!r}; known: {', '.join(KINDS)}")
     if subprocess:
@@ -179,21 +217,39 @@ def start_transformers_serve(*, model: str | None = None, home: str | None = Non
     with open(log_path, "w") as log:
         process = _popen(command, stdout=log, stderr=_subprocess.STDOUT, env=env)
     handle = ServerHandle("transformers-serve", port, process=process, log_path=log_path,
-                          model=str(assets.model_dir), cleanup=cleanup)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            handle.stop()
-            raise HarnessError(f"transformers serve exited with {process.returncode}: {_tail(log_path)}")
-        try:
-            if httpx.get(f"{handle.base_url}/models", timeout=2).status_code == 200:
-                return handle
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    handle.stop()
-    raise HarnessError(f"transformers serve did not answer /v1/models within {timeout:.0f}s: "
-                       f"{_tail(log_path)}")
+                          model=str(assets.model_dir), cleanup=cleanup, ready_path="/v1/models")
+    return handle.wait_ready(timeout)
+
+
+def start_vllm(*, model: str | None = None, served_model_name: str | None = None, port: int = 0,
+               date: str | None = None, log_dir: str | Path | None = None, timeout: float | None = None,
+               wait: bool = True) -> ServerHandle:
+    """The real vLLM OpenAI server (`.venv-vllm`) on 127.0.0.1: the model (default: the tiny gpt-oss) in
+    float32 with a bounded KV cache, `VLLM_SYSTEM_START_DATE` = `date`, its log `vllm.log` in `log_dir` (else
+    a temp file). `wait=False` returns as soon as the process runs; `handle.wait_ready()` then waits."""
+    from harness.assets import TINY_MODEL_ID, resolve
+    from harness.servers.vllm_server import START_TIMEOUT_S, vllm_command, vllm_env, vllm_install
+
+    install = vllm_install()
+    assets = resolve(model)
+    if assets.model_dir is None:
+        raise HarnessError(f"model {assets.model_id!r} has no weights to serve")
+    name = served_model_name or (TINY_MODEL_ID if assets.model_id == TINY_MODEL_ID else assets.model_id)
+    if not port:
+        with bind_socket(0) as sock:  # vLLM binds itself; a just-freed port is the best we can do
+            port = sock.getsockname()[1]
+    if log_dir is not None:
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        log_path = Path(log_dir) / "vllm.log"
+    else:
+        log_path = _log_path("vllm")
+    command = vllm_command(install, assets.model_dir, served_model_name=name, port=port)
+    with open(log_path, "w") as log:
+        process = _popen(command, stdout=log, stderr=_subprocess.STDOUT, env=vllm_env(_child_env(), date=date),
+                         cwd=tempfile.gettempdir())
+    handle = ServerHandle("vllm", port, process=process, log_path=log_path, model=name, ready_path="/health")
+    handle.served_by = install.served_by
+    return handle.wait_ready(timeout or START_TIMEOUT_S) if wait else handle
 
 
 def _popen(command: list[str], **kwargs: Any) -> _subprocess.Popen:
@@ -208,13 +264,23 @@ def _child_env() -> dict[str, str]:
 
 
 def _terminate(process: _subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the child's whole process group (it leads its own session: vLLM's engine process goes too), then
+    SIGKILL what is left after `grace` seconds."""
     if process.poll() is None:
-        process.terminate()
+        _signal_group(process, signal.SIGTERM)
         try:
             process.wait(grace)
         except _subprocess.TimeoutExpired:
-            process.kill()
+            _signal_group(process, signal.SIGKILL)
             process.wait(grace)
+    _signal_group(process, signal.SIGKILL)  # stragglers of a leader that already exited
+
+
+def _signal_group(process: _subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _log_path(kind: str) -> Path:
