@@ -44,6 +44,9 @@ class _Registration:
 
 _REGISTRY: dict[str, _Registration] = {}
 _BUILT: dict[tuple[str, Assets], Renderer] = {}
+# Renderer families spelled `PREFIX@WHERE` (e.g. `vllm@http://127.0.0.1:8000`): factory(where, assets)
+FamilyFactory = Callable[[str, "Assets"], Renderer]
+_FAMILIES: dict[str, _Registration] = {}
 
 
 def renderer(name: str, description: str) -> Callable[[Factory], Factory]:
@@ -58,13 +61,27 @@ def renderer(name: str, description: str) -> Callable[[Factory], Factory]:
     return register
 
 
+def renderer_family(prefix: str, description: str) -> Callable[[FamilyFactory], FamilyFactory]:
+    """Register `factory(where, assets) -> Renderer` for the names `prefix@where` (a server's URL, say)."""
+
+    def register(factory: FamilyFactory) -> FamilyFactory:
+        if prefix in _FAMILIES and _FAMILIES[prefix].factory is not factory:
+            raise ValueError(f"renderer family {prefix!r} is registered twice")
+        _FAMILIES[prefix] = _Registration(prefix, description, factory)
+        return factory
+
+    return register
+
+
 def available_renderers() -> list[str]:
     return sorted(_REGISTRY)
 
 
 def describe_renderers() -> dict[str, str]:
-    """Name -> one-line description, for `--help` texts and reports."""
-    return {name: _REGISTRY[name].description for name in available_renderers()}
+    """Name -> one-line description, for `--help` texts and reports (families as `prefix@URL`)."""
+    described = {name: _REGISTRY[name].description for name in available_renderers()}
+    described.update({f"{prefix}@URL": _FAMILIES[prefix].description for prefix in sorted(_FAMILIES)})
+    return described
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,14 +93,18 @@ def _default_assets() -> Assets:
 
 def get_renderer(name: str, assets: Assets | None = None) -> Renderer:
     """The renderer registered as `name`, built once per assets (default: the offline assets)."""
-    registration = _REGISTRY.get(name)
+    prefix, at, where = name.partition("@")
+    registration = _FAMILIES.get(prefix) if at else _REGISTRY.get(name)
     if registration is None:
-        raise HarnessError(f"unknown renderer {name!r}; available: {', '.join(available_renderers())}")
+        families = "".join(f", {p}@URL" for p in sorted(_FAMILIES))
+        raise HarnessError(f"unknown renderer {name!r}; available: {', '.join(available_renderers())}{families}")
+    if at and not where:
+        raise HarnessError(f"renderer {name!r} names no server: spell it {prefix}@URL")
     assets = assets if assets is not None else _default_assets()
     key = (name, assets)
     built = _BUILT.get(key)
     if built is None:
-        built = registration.factory(assets)
+        built = registration.factory(where, assets) if at else registration.factory(assets)
         _BUILT[key] = built
     return built
 
