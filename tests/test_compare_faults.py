@@ -141,3 +141,37 @@ def test_secrets_never_reach_the_server_log_or_the_run_files(faulty_run, tmp_pat
         assert secret.encode() not in path.read_bytes(), path.name
     out = capsys.readouterr()
     assert secret not in out.out + out.err
+
+
+def test_a_managed_server_that_dies_mid_run_ends_the_run_with_one_line_and_keeps_what_was_stored(tmp_path):
+    """The run watches the servers it started: when one exits, it stops at once (no retrying every item against a
+    dead port), says which server and where its log is, and the answers stored before stay for the rerun."""
+    import threading
+
+    from harness.backends.base import BackendConfig, create_backend
+    from harness.errors import HarnessError
+    from harness.run.compare import _execute
+    from harness.run.orchestrator import plan
+    from harness.run.store import ResultStore
+    from harness.scenario import load_scenario
+
+    server = start("fault", subprocess=True, script=["ok"] * 1000, latency=0.2)
+    try:
+        config = BackendConfig(name="managed", kind="openai-compatible", base_url=server.base_url, model="m",
+                               concurrency=2, max_retries=8, timeout=5.0)
+        backends = {"managed": create_backend(config)}
+        requests = list(load_scenario("spam").requests())
+        items = plan(backends, requests, repeats=2)
+        killer = threading.Timer(1.5, lambda: server._process.kill())  # the server dies, as an engine would
+        killer.start()
+        with ResultStore(tmp_path / "results.sqlite") as store:
+            with pytest.raises(HarnessError) as ended:
+                _execute(backends, store, None, items, False, [server])
+            stored = store.completed_keys()
+        message = str(ended.value)
+        assert "\n" not in message and "fault server exited during the run" in message
+        assert str(server.log_path) in message
+        assert 0 < len(stored) < len(items)  # what arrived before is kept; the rest is asked again on a rerun
+        assert f"the {len(stored)} answers stored so far are kept" in message
+    finally:
+        server.stop()

@@ -1,6 +1,6 @@
 """The offline profile end to end, as `make compare` runs it: four backends (two local transformers paths,
-`transformers serve`, the vLLM-shaped harmony-reference server) on the tiny model, capture ON through a real
-mitmdump, report ON. One module-scoped run (slow: about 1-3 minutes on 2 cores), many assertions on its folder.
+`transformers serve`, the real vLLM from .venv-vllm) on the tiny model, capture ON through a real mitmdump,
+report ON. One module-scoped run (slow: about 1-3 minutes on 2 cores), many assertions on its folder.
 And a policy-module scenario through the two local backends."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from conftest import run_harness
 
 CASES = 4
 REPEATS = 2
-BACKENDS = {"local-pipeline", "local-harmony", "transformers-serve", "harmony-server"}
-HTTP_BACKENDS = {"transformers-serve", "harmony-server"}
+BACKENDS = {"local-pipeline", "local-harmony", "transformers-serve", "vllm"}
+HTTP_BACKENDS = {"transformers-serve", "vllm"}
 FAKE_TOKEN = "hf_offlineTestTokenThatMustNeverLeak0123"
 
 
@@ -76,11 +76,12 @@ def test_backend_prompts_are_fingerprinted_against_the_renderers(offline_run):
         served = case["backend_prompts"]
         # every backend here exposes its prompt ids, and each is exactly the renderer it is built on (the run and
         # the backends both use today's date; a run across midnight would show `date-line` here)
-        assert "vllm" in served["harmony-server"]["matches"], served["harmony-server"]
-        assert served["harmony-server"]["vs_closest"]["identical"]
+        # the real vLLM's served prompt is exactly the `vllm` renderer's (the release in .venv-vllm)
+        assert "vllm" in served["vllm"]["matches"], served["vllm"]
+        assert served["vllm"]["vs_closest"]["identical"]
         assert set(served["local-harmony"]["matches"]) == {"harmony", "vllm"}, served["local-harmony"]
         assert served["local-pipeline"]["matches"] == ["hf-template"], served["local-pipeline"]
-        ids = records[(records.case_id == case["case_id"]) & (records.backend == "harmony-server")
+        ids = records[(records.case_id == case["case_id"]) & (records.backend == "vllm")
                       & (records.repeat == 0)]["prompt_token_ids"].iloc[0]
         assert len(json.loads(ids)) == case["token_counts"]["vllm"]
 
@@ -99,6 +100,23 @@ def test_flows_link_every_http_call_to_its_case(offline_run):
         names = {name.lower() for name, _ in flow["request"]["headers"]}
         assert "x-harness-case" not in names  # recorded in `case`, not forwarded upstream
         assert json.loads(flow["request"]["body"]["text"])["model"]
+
+
+def test_real_vllm_answered_with_its_own_fingerprint_and_log(offline_run):
+    from harness.servers.vllm_server import vllm_install
+
+    flows = [json.loads(line) for line in offline_run["flows"].read_text().splitlines()]
+    vllm_flows = [f for f in flows if f["case"]["backend"] == "vllm" and f["response"]["status"] == 200]
+    assert len(vllm_flows) == CASES * REPEATS
+    release = vllm_install().vllm_version
+    for flow in vllm_flows:
+        body = json.loads(flow["response"]["body"]["text"])
+        assert body["system_fingerprint"].startswith(f"vllm-{release}-"), body.get("system_fingerprint")
+        assert body["prompt_token_ids"] and body["choices"][0]["token_ids"]
+    log = (offline_run["run"] / "vllm.log").read_text()
+    assert "Starting vLLM" in log or "startup complete" in log
+    env = json.loads((offline_run["run"] / "run.json").read_text())["environment"]["packages"]
+    assert env["vllm (.venv-vllm)"] == release and env["vllm harmony (.venv-vllm)"].startswith("oss-harmony")
 
 
 def test_no_secret_in_captures_or_run_files(offline_run):
@@ -132,13 +150,13 @@ def test_report_was_written(offline_run):
     # the captured payloads themselves are in the report, redacted, for the HTTP backends only
     report = (offline_run["run"] / "report.md").read_text()
     wire = report.split("## Wire payloads", 1)[1].split("\n## ", 1)[0]
-    assert "transformers-serve (capture)" in wire and "harmony-server (capture)" in wire
+    assert "transformers-serve (capture)" in wire and "vllm (capture)" in wire
     assert "local-pipeline" not in wire and "curl -sS http://127.0.0.1:" in wire
     assert "authorization: Bearer [REDACTED]" in wire and "x-harness-case" not in wire
-    # output level: the harmony server and the harmony path are fed the same prompt ids (vLLM-like == harmony here)
+    # output level: real vLLM and the harmony path are fed the same prompt ids (vLLM renders like harmony here)
     summary = json.loads((offline_run["run"] / "summary.json").read_text())
     level = {(p["a"], p["b"]): p for p in summary["output_level"]}
-    pair = level.get(("harmony-server", "local-harmony")) or level[("local-harmony", "harmony-server")]
+    pair = level.get(("vllm", "local-harmony")) or level[("local-harmony", "vllm")]
     assert pair["n"] == CASES * REPEATS and pair["prompt_identical"] == pair["prompt_known"] == pair["n"]
     assert pair["exact"] + pair["numerics"] == pair["n"]  # same prompt: equal outputs, or a difference named numerics
     assert "## Output tokens" in report

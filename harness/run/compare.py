@@ -75,7 +75,9 @@ def run_compare(options: CompareOptions) -> CompareResult:
     notes: list[str] = []
 
     with contextlib.ExitStack() as stack:
-        configs = backend_configs(profile, options.config, options.backends, stack, max_tokens=options.max_tokens)
+        servers: list = []  # the servers this run started, watched while it runs
+        configs = backend_configs(profile, options.config, options.backends, stack, max_tokens=options.max_tokens,
+                                  run_dir=run_dir, servers=servers)
         if profile == "offline":
             from harness.tiny_model import TASKS
 
@@ -121,7 +123,7 @@ def run_compare(options: CompareOptions) -> CompareResult:
             return result.label, result.ok, result.detail
 
         items = plan(backends, requests, options.repeats)
-        summary = _execute(backends, store, labeler, items, options.progress)
+        summary = _execute(backends, store, labeler, items, options.progress, servers)
         if proxy is not None and not proxy.alive():
             notes.append("the capture proxy died during the run; flows after that point are missing")
         records = store.latest({item.key for item in items})
@@ -131,7 +133,7 @@ def run_compare(options: CompareOptions) -> CompareResult:
                          notes=notes)
 
 
-def _execute(backends, store, labeler, items, show_progress: bool) -> RunSummary:
+def _execute(backends, store, labeler, items, show_progress: bool, servers=()) -> RunSummary:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -150,22 +152,45 @@ def _execute(backends, store, labeler, items, show_progress: bool) -> RunSummary
     backoff = min((float(b.config.options["backoff_base_s"]) for b in backends.values()
                    if "backoff_base_s" in b.config.options), default=Orchestrator.backoff_base_s)
 
+    async def orchestrate(progress=None) -> RunSummary:
+        orchestrator = Orchestrator(backends=backends, store=store, labeler=labeler, backoff_base_s=backoff,
+                                    progress=progress)
+        run = asyncio.ensure_future(orchestrator.run(items))
+        watch = asyncio.ensure_future(_watch_servers(servers))
+        await asyncio.wait({run, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not watch.done():
+            watch.cancel()
+            return run.result()
+        run.cancel()  # a managed server died: stop now instead of retrying every item against it
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        summary = orchestrator.summary
+        raise HarnessError(f"{watch.result()}; the {summary.completed} answers stored so far are kept "
+                           "(rerun to resume)")
+
     async def go() -> RunSummary:
         try:
             if not show_progress:
-                return await Orchestrator(backends=backends, store=store, labeler=labeler,
-                                          backoff_base_s=backoff).run(items)
+                return await orchestrate()
             columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
                        RateColumn(), TimeRemainingColumn())
             with Progress(*columns, transient=False) as progress:
-                return await Orchestrator(backends=backends, store=store, labeler=labeler,
-                                          backoff_base_s=backoff, progress=progress).run(items)
+                return await orchestrate(progress)
         finally:
             for backend in backends.values():
                 with contextlib.suppress(Exception):
                     await backend.aclose()
 
     return asyncio.run(go())
+
+
+async def _watch_servers(servers, interval_s: float = 0.5) -> str:
+    """Returns (with what to say) when a server the run started has exited; runs forever otherwise."""
+    while True:
+        for server in servers:
+            if not server.alive():
+                return f"{server.kind} server exited during the run; see {server.log_path}"
+        await asyncio.sleep(interval_s)
 
 
 def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_dir, options, notes,
@@ -290,6 +315,14 @@ def environment_fingerprint() -> dict[str, Any]:
         from harness.capture.proxy import mitmproxy_version
 
         packages["mitmproxy"] = mitmproxy_version()
+    from harness.servers.vllm_server import vllm_install
+
+    try:  # vLLM lives in its own venv (.venv-vllm) with the harmony fork it renders through
+        install = vllm_install()
+        packages["vllm (.venv-vllm)"] = install.vllm_version
+        packages["vllm harmony (.venv-vllm)"] = install.harmony_package
+    except HarnessError:
+        packages["vllm (.venv-vllm)"] = None
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages}
 
 
