@@ -326,22 +326,32 @@ def verify_tokenizer(tokenizer) -> None:
         raise HarnessError("the tokenizer built from the vocab does not match openai-harmony id for id")
 
 
+def tiny_config():
+    """The tiny gpt-oss architecture: the real GptOss layers and vocab, 2 layers, hidden 64, 4 experts. `head_dim`
+    is 64 as in the real model: vLLM's CPU attention refuses 16 ("Unsupported CPU attention configuration"). Two
+    query heads sharing one key/value head keep attention as small as the former 4 x 16 (and it learns as well)."""
+    from transformers import GptOssConfig
+
+    from harness.render.parser import ENDOFTEXT, STARTOFTEXT, STOP_IDS
+
+    return GptOssConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=64, head_dim=64,
+                        num_attention_heads=2, num_key_value_heads=1, num_local_experts=4, num_experts_per_tok=2,
+                        vocab_size=VOCAB_SIZE, max_position_embeddings=131072, sliding_window=128,
+                        layer_types=["sliding_attention", "full_attention"],
+                        bos_token_id=STARTOFTEXT, eos_token_id=list(STOP_IDS), pad_token_id=ENDOFTEXT)
+
+
 def build_tiny_model(target: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
     """A 2-layer, hidden-64, 4-expert gpt-oss: real architecture and vocab, CPU-friendly, random init briefly
     trained to answer in Harmony (harness.tiny_model), with a model card and a version marker."""
     import torch
-    from transformers import AutoTokenizer, GenerationConfig, GptOssConfig, GptOssForCausalLM
+    from transformers import AutoTokenizer, GenerationConfig, GptOssForCausalLM
 
     from harness import tiny_model
     from harness.render.parser import ENDOFTEXT, STARTOFTEXT, STOP_IDS
 
     torch.manual_seed(seed)
-    config = GptOssConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=64, head_dim=16,
-                          num_attention_heads=4, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2,
-                          vocab_size=VOCAB_SIZE, max_position_embeddings=131072, sliding_window=128,
-                          layer_types=["sliding_attention", "full_attention"],
-                          bos_token_id=STARTOFTEXT, eos_token_id=list(STOP_IDS), pad_token_id=ENDOFTEXT)
-    model = GptOssForCausalLM(config).eval()
+    model = GptOssForCausalLM(tiny_config()).eval()
     report = tiny_model.train_tiny_model(model, tokenizer_dir, seed=seed)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -389,10 +399,10 @@ def _tiny_model_marker(model_dir: Path | None) -> dict | None:
 
 def _tiny_model_current(model_dir: Path) -> bool:
     """Built, and by the current training recipe (an older or random-weight build is rebuilt)."""
-    from harness.tiny_model import TINY_MODEL_VERSION
+    from harness.tiny_model import recipe_hash
 
     marker = _tiny_model_marker(model_dir)
-    return marker is not None and (model_dir / "config.json").exists() and marker.get("version") == TINY_MODEL_VERSION
+    return marker is not None and (model_dir / "config.json").exists() and marker.get("recipe") == recipe_hash()
 
 
 def tokenizer_template_path(tokenizer_dir: Path) -> Path:
@@ -405,7 +415,9 @@ def tiny_model_revision(model_dir: Path | None) -> str | None:
     """The training recipe a provisioned tiny model was built by (its marker's version): it stands for the
     weights in result-store keys, so a retrained model never reuses an older model's answers."""
     marker = _tiny_model_marker(model_dir)
-    return f"{marker.get('version')}+seed{marker.get('seed')}" if marker else None
+    if not marker:
+        return None
+    return f"{marker.get('version')}.{marker.get('recipe') or 'unhashed'}+seed{marker.get('seed')}"
 
 
 def offline_assets(template_path: Path, tokenizer_dir: Path, model_dir: Path | None) -> Assets:

@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.assets import Assets
 
-# Bump when the data, the recipe or the completion format changes: provisioning rebuilds the model.
-TINY_MODEL_VERSION = "harmony-v3"
+# The completion format's name, for people. Whether a built model is current is decided by `recipe_hash()` (this
+# file, the architecture and the learnt scenarios), never by bumping this by hand.
+TINY_MODEL_VERSION = "harmony-v4"
 MARKER_FILE = "tiny_model.json"
 
 RENDERERS = ("harmony", "hf-template")
@@ -749,6 +750,7 @@ def _moe(mlp, x):
 @dataclass(frozen=True)
 class TrainingReport:
     version: str
+    recipe: str  # recipe_hash() when trained
     seed: int
     steps: int
     batch: int
@@ -926,11 +928,27 @@ def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS,
     finally:
         torch.use_deterministic_algorithms(deterministic)
         torch.set_num_threads(threads)
-    return TrainingReport(version=TINY_MODEL_VERSION, seed=seed, steps=steps, batch=batch,
+    return TrainingReport(version=TINY_MODEL_VERSION, recipe=recipe_hash(), seed=seed, steps=steps, batch=batch,
                           seconds=round(time.perf_counter() - started, 1), first_loss=round(losses[0], 4),
                           final_loss=round(sum(losses[-10:]) / min(10, len(losses)), 4),
                           tasks=tuple(t.scenario for t in TASKS), renderers=RENDERERS,
                           trained_input_rows=len(in_vocab), trained_output_rows=len(out_vocab))
+
+
+def recipe_hash() -> str:
+    """What the trained weights are a function of: this module's code (data, training loop, answer formats), the
+    architecture (`assets.tiny_config`) and the built-in scenarios it learns from (their policies and formats). Any
+    change gives another hash, so provisioning retrains and result-store keys change with it."""
+    import hashlib
+
+    from harness.assets import tiny_config
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    config = {k: v for k, v in tiny_config().to_dict().items() if k != "transformers_version"}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for task in TASKS:
+        digest.update(_scenario(task.scenario).fingerprint().encode())
+    return digest.hexdigest()[:12]
 
 
 @functools.lru_cache(maxsize=16)

@@ -95,12 +95,30 @@ def test_compare_bad_input_is_one_clear_line(assets):
 
 def test_the_provisioned_model_revision_is_its_training_recipe(assets, tmp_path):
     from harness.assets import tiny_model_revision
-    from harness.tiny_model import TINY_MODEL_VERSION
+    from harness.tiny_model import TINY_MODEL_VERSION, recipe_hash
 
-    assert assets.revision == f"{TINY_MODEL_VERSION}+seed0"  # in every result-store key of the offline backends
-    (tmp_path / "tiny_model.json").write_text(json.dumps({"version": "harmony-v0", "seed": 3}))
-    assert tiny_model_revision(tmp_path) == "harmony-v0+seed3"
+    # in every result-store key of the offline backends: a retrained model never reuses an older one's answers
+    assert assets.revision == f"{TINY_MODEL_VERSION}.{recipe_hash()}+seed0"
+    (tmp_path / "tiny_model.json").write_text(json.dumps({"version": "harmony-v0", "recipe": "abc", "seed": 3}))
+    assert tiny_model_revision(tmp_path) == "harmony-v0.abc+seed3"
     assert tiny_model_revision(tmp_path / "missing") is None
+
+
+def test_the_recipe_hash_follows_the_architecture(monkeypatch):
+    """Changing the architecture (as head_dim 16 -> 64 did) changes the recipe, so provisioning retrains."""
+    from harness import assets as assets_module
+    from harness.tiny_model import recipe_hash
+
+    before = recipe_hash()
+    original = assets_module.tiny_config
+
+    def wider():
+        config = original()
+        config.head_dim = 128
+        return config
+
+    monkeypatch.setattr(assets_module, "tiny_config", wider)
+    assert recipe_hash() != before
 
 
 def test_model_row_hashes_the_weights(assets, tmp_path):

@@ -16,16 +16,12 @@ from harness.scenario import load_scenario
 
 def _fresh_model(seed: int = 0):
     import torch
-    from transformers import GptOssConfig, GptOssForCausalLM
+    from transformers import GptOssForCausalLM
 
-    from harness.assets import VOCAB_SIZE
+    from harness.assets import tiny_config
 
     torch.manual_seed(seed)
-    config = GptOssConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=64, head_dim=16,
-                          num_attention_heads=4, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2,
-                          vocab_size=VOCAB_SIZE, max_position_embeddings=131072, sliding_window=128,
-                          layer_types=["sliding_attention", "full_attention"], pad_token_id=199999)
-    return GptOssForCausalLM(config).eval()
+    return GptOssForCausalLM(tiny_config()).eval()
 
 
 NEW_SCENARIOS = ("likert-opinions", "toxic-simple", "prompt-formats")
@@ -183,7 +179,12 @@ def test_stale_model_dir_is_rebuilt(tmp_path):
     assert not _tiny_model_current(tmp_path)  # a random-weight build from before has no marker
     (tmp_path / tiny_model.MARKER_FILE).write_text(json.dumps({"version": "old"}))
     assert not _tiny_model_current(tmp_path)
-    (tmp_path / tiny_model.MARKER_FILE).write_text(json.dumps({"version": tiny_model.TINY_MODEL_VERSION}))
+    # the same version name by another recipe (code, architecture or learnt scenarios changed): rebuilt too
+    stale = {"version": tiny_model.TINY_MODEL_VERSION, "recipe": "0" * 12}
+    (tmp_path / tiny_model.MARKER_FILE).write_text(json.dumps(stale))
+    assert not _tiny_model_current(tmp_path)
+    current = {"version": tiny_model.TINY_MODEL_VERSION, "recipe": tiny_model.recipe_hash()}
+    (tmp_path / tiny_model.MARKER_FILE).write_text(json.dumps(current))
     assert _tiny_model_current(tmp_path)
 
 
