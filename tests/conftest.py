@@ -46,3 +46,31 @@ def assert_clean_error(done: subprocess.CompletedProcess, exit_code: int = 2) ->
     assert "Traceback" not in done.stderr, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
+
+
+VLLM_DATE = "2026-06-15"  # the date the session's vLLM server writes into its prompts (VLLM_SYSTEM_START_DATE)
+
+
+@pytest.fixture(scope="session")
+def vllm_python():
+    """The python of .venv-vllm. Missing, it skips on a developer's machine; in CI (`make test` builds it) that
+    is a failure."""
+    from harness.errors import HarnessError
+    from harness.servers.vllm_server import vllm_python as find
+
+    try:
+        return find()
+    except HarnessError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def vllm_server(assets, vllm_python):
+    """The real vLLM server (.venv-vllm) on the tiny model, started once per test session (about a minute)."""
+    from harness.servers.launch import start
+
+    handle = start("vllm", model=str(assets.model_dir), served_model_name="tiny-gpt-oss", date=VLLM_DATE)
+    yield handle
+    handle.stop()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from harness.capture.addon import redact_text
+from harness.children import popen_child, terminate_child
 from harness.errors import HarnessError
 
 ADDON_PATH = Path(__file__).resolve().parent / "addon.py"
@@ -136,8 +137,8 @@ class ProxySession:
         # the proxy itself must not go through a proxy, nor read a CA bundle we set for clients
         env = {k: v for k, v in os.environ.items() if k.upper() not in PROXY_VARS + CA_VARS + ("NO_PROXY",)}
         self._log_tail.clear()
-        self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, env=env, cwd=self.out_dir)
+        self._proc = popen_child(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, env=env, cwd=self.out_dir)  # dies with the harness
         self._log_thread = threading.Thread(target=self._pump_log, args=(self._proc,), daemon=True)
         self._log_thread.start()
 
@@ -197,13 +198,7 @@ class ProxySession:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        terminate_child(proc)
         if self._log_thread is not None:
             self._log_thread.join(timeout=5)
         if proc.stdout is not None:

@@ -1,7 +1,7 @@
 """`harness serve KIND`: run one of the project's local servers in the foreground until Ctrl-C.
 
-`harmony-reference` gives a vLLM-shaped OpenAI-compatible endpoint on CPU (prompt and completion token ids
-included), `fault` a scripted server for retry tests, `roost` the ROOST demo server's shape, and
+`harmony-reference` gives the project's own Harmony server in vLLM's response shape, for fault tests (prompt and
+completion token ids included), `fault` a scripted server for retry tests, `roost` the ROOST demo server's shape, and
 `transformers-serve` wraps `transformers serve` offline on a local model, and `vllm` runs the real vLLM OpenAI
 server from `.venv-vllm` (float32 on CPU, `--date` pins its `Current date:` line).
 """

@@ -1,9 +1,11 @@
-"""`harmony-reference`: a vLLM-shaped OpenAI-compatible server on CPU, rendering with openai-harmony.
+"""`harmony-reference`: the project's own OpenAI-compatible Harmony server on CPU, for fault tests.
 
-It is the reference path the harness can run anywhere: the prompt is rendered by the project's `vllm` renderer
-(`harness.render.get_renderer("vllm", assets)`, the same mapping vLLM applies to gpt-oss), the completion comes
-from a local model (default: the offline tiny gpt-oss) or a scripted Harmony completion, and the output is parsed
-with `harness.render.parser.parse_tokens` into vLLM's response fields:
+It is not vLLM (the real vLLM runs from `.venv-vllm`, `harness serve vllm`): it answers in vLLM's response shape
+so that the harness's vLLM code paths can be driven with faults vLLM never produces on demand (scripted
+completions, an ignored reasoning effort). The prompt is rendered by the project's `vllm` renderer (checked
+against the real vLLM's own rendering), the completion comes from a local model (default: the offline tiny
+gpt-oss) or a scripted Harmony completion, and the output is parsed with `harness.render.parser.parse_tokens`
+into vLLM's response fields:
 
 - `message.reasoning` (analysis channel), `message.content` (final channel), `message.tool_calls` (commentary
   messages addressed to `functions.NAME`), `finish_reason` stop | length | tool_calls, `usage`;

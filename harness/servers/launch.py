@@ -17,7 +17,6 @@ import json
 import os
 import queue
 import shutil
-import signal
 import subprocess as _subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from typing import Any, Self
 
 import httpx
 
+from harness.children import popen_child, terminate_child
 from harness.errors import HarnessError
 from harness.servers._http import HOST, READY_PREFIX, Recorder, ServerThread, bind_socket
 
@@ -253,8 +253,8 @@ def start_vllm(*, model: str | None = None, served_model_name: str | None = None
 
 
 def _popen(command: list[str], **kwargs: Any) -> _subprocess.Popen:
-    # own session: the child never gets the terminal's Ctrl-C twice, and stop() ends exactly this process
-    return _subprocess.Popen(command, text=True, start_new_session=True, **kwargs)
+    # own session (Ctrl-C reaches the harness once; stop() ends the child's whole group) and dies with the harness
+    return popen_child(command, text=True, **kwargs)
 
 
 def _child_env() -> dict[str, str]:
@@ -264,23 +264,7 @@ def _child_env() -> dict[str, str]:
 
 
 def _terminate(process: _subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM the child's whole process group (it leads its own session: vLLM's engine process goes too), then
-    SIGKILL what is left after `grace` seconds."""
-    if process.poll() is None:
-        _signal_group(process, signal.SIGTERM)
-        try:
-            process.wait(grace)
-        except _subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
-            process.wait(grace)
-    _signal_group(process, signal.SIGKILL)  # stragglers of a leader that already exited
-
-
-def _signal_group(process: _subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+    terminate_child(process, grace)
 
 
 def _log_path(kind: str) -> Path:
