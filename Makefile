@@ -11,7 +11,7 @@ VLLM_VERSION := 0.32.0
 BIN := $(VENV)/bin
 RUN ?= reports/spam-offline
 
-.PHONY: setup assets browser test compare bench lint check clean-venv
+.PHONY: setup assets browser test compare bench lint check clean-venv vllm-oracle
 
 setup: $(VENV)/.stamp $(MITM_VENV)/.stamp $(VLLM_VENV)/.stamp assets
 
@@ -58,12 +58,17 @@ compare: setup
 bench: setup
 	$(BIN)/python -m bench
 
+# Re-render tests/fixtures/vllm/ with each vLLM release's own code (35 wheels, ~8 min once cached); not in `make test`.
+# RELEASES=0.14.1,0.32.0 picks some.
+vllm-oracle: $(VENV)/.stamp
+	$(BIN)/python tools/vllm_oracle/build.py $(if $(RELEASES),--releases $(RELEASES))
+
 # The drift gate on the run `make compare` wrote: exit 1 on drift. BASELINE=... picks another baseline.
 check: setup
 	$(BIN)/harness check $(RUN) --baseline $(or $(BASELINE),reports/baselines/spam-offline.json) --junit $(RUN)/junit.xml
 
 lint: $(VENV)/.stamp
-	$(BIN)/ruff check harness tests bench
+	$(BIN)/ruff check harness tests bench tools
 
 clean-venv:
 	rm -rf $(VENV) $(MITM_VENV) $(VLLM_VENV)

@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 REASONING_EFFORTS = ("low", "medium", "high")
+REASONING_FIELDS = ("reasoning", "reasoning_content", "thinking")  # read in this order on assistant turns
 # Request fields that change sampling; kept as given so backends send exactly what the scenario asked.
 SAMPLING_FIELDS = ("temperature", "top_p", "seed", "max_tokens", "max_completion_tokens", "stop", "frequency_penalty",
                    "presence_penalty", "n")
@@ -31,11 +32,15 @@ class ToolCall:
 @dataclass(frozen=True)
 class ChatMessage:
     role: str
-    content: str = ""
+    content: str = ""  # the text; content parts joined
     reasoning: str | None = None  # assistant analysis (reasoning / reasoning_content / thinking)
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    # As sent, where it matters to a server: vLLM tokenizes each text part on its own, and some releases read
+    # only some of the reasoning fields.
+    content_parts: tuple[str, ...] | None = None  # the text parts, when content came as a list of parts
+    reasoning_field: str | None = None  # which field carried `reasoning` (None: `reasoning`)
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,8 @@ class ChatRequest:
                    sampling=sampling)
 
     def to_body(self) -> dict[str, Any]:
-        """The OpenAI chat-completions body for this request (reasoning as `reasoning`, as vLLM and Groq return it)."""
+        """The OpenAI chat-completions body for this request: reasoning in the field it came in (`reasoning` by
+        default, as vLLM and Groq return it), content parts as parts."""
         body: dict[str, Any] = {"messages": [_message_body(m) for m in self.messages]}
         if self.model:
             body["model"] = self.model
@@ -91,11 +97,12 @@ class ChatRequest:
         return body
 
 
-def _text_of(content: Any, where: str) -> str:
+def _text_of(content: Any, where: str) -> tuple[str, tuple[str, ...] | None]:
+    """(text, the text parts when content was a list of parts)."""
     if content is None:
-        return ""
+        return "", None
     if isinstance(content, str):
-        return content
+        return content, None
     if isinstance(content, list):  # content parts: keep the text parts in order
         parts = []
         for part in content:
@@ -105,7 +112,7 @@ def _text_of(content: Any, where: str) -> str:
                 parts.append(part)
             else:
                 raise HarnessError(f"{where}: only text content parts can be rendered, got {part!r:.60}")
-        return "".join(parts)
+        return "".join(parts), tuple(parts)
     raise HarnessError(f"{where}: content must be a string or a list of text parts")
 
 
@@ -116,7 +123,8 @@ def _parse_message(raw: Any, index: int) -> ChatMessage:
     role = raw.get("role")
     if role not in ROLES:
         raise HarnessError(f"{where}: unknown role {role!r} (expected one of {', '.join(ROLES)})")
-    reasoning = raw.get("reasoning", raw.get("reasoning_content", raw.get("thinking")))
+    reasoning_field = next((f for f in REASONING_FIELDS if raw.get(f) is not None), None)
+    reasoning = raw.get(reasoning_field) if reasoning_field else None
     if reasoning is not None and not isinstance(reasoning, str):
         raise HarnessError(f"{where}: reasoning must be a string")
     calls = []
@@ -128,8 +136,10 @@ def _parse_message(raw: Any, index: int) -> ChatMessage:
         if not isinstance(arguments, str):  # some clients send an object; the wire format is a JSON string
             arguments = json.dumps(arguments)
         calls.append(ToolCall(name=function["name"], arguments=arguments, id=call.get("id")))
-    return ChatMessage(role=role, content=_text_of(raw.get("content"), where), reasoning=reasoning,
-                       tool_calls=tuple(calls), tool_call_id=raw.get("tool_call_id"), name=raw.get("name"))
+    content, parts = _text_of(raw.get("content"), where)
+    return ChatMessage(role=role, content=content, reasoning=reasoning, tool_calls=tuple(calls),
+                       tool_call_id=raw.get("tool_call_id"), name=raw.get("name"), content_parts=parts,
+                       reasoning_field=None if reasoning_field == "reasoning" else reasoning_field)
 
 
 def _parse_tool(raw: Any, index: int) -> ToolSpec:
@@ -143,9 +153,12 @@ def _parse_tool(raw: Any, index: int) -> ToolSpec:
 
 
 def _message_body(message: ChatMessage) -> dict[str, Any]:
-    body: dict[str, Any] = {"role": message.role, "content": message.content}
+    content: Any = message.content
+    if message.content_parts is not None:
+        content = [{"type": "text", "text": part} for part in message.content_parts]
+    body: dict[str, Any] = {"role": message.role, "content": content}
     if message.reasoning is not None:
-        body["reasoning"] = message.reasoning
+        body[message.reasoning_field or "reasoning"] = message.reasoning
     if message.tool_calls:
         body["tool_calls"] = [{"id": c.id or f"call_{i}", "type": "function",
                                "function": {"name": c.name, "arguments": c.arguments}}

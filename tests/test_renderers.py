@@ -9,7 +9,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.render import available_renderers, get_renderer, render_all
 from harness.render.harmony import HarmonyKit, HarmonyRenderer
-from harness.render.vllm import Vllm010Renderer, VllmRenderer
+from harness.render.vllm import RULES, VllmRenderer
 from harness.request import ChatRequest
 
 START, CONSTRAIN, ASSISTANT = 200006, 200003, 173781
@@ -127,9 +127,8 @@ def test_fast_harmony_assembly_matches_direct_render(assets):
         render = HarmonyKit.render_direct
 
     direct_kit, fast_kit = DirectKit(), HarmonyKit()
-    pairs = [(HarmonyRenderer(direct_kit), HarmonyRenderer(fast_kit)),
-             (VllmRenderer(direct_kit), VllmRenderer(fast_kit)),
-             (Vllm010Renderer(direct_kit), Vllm010Renderer(fast_kit))]
+    pairs = [(HarmonyRenderer(direct_kit), HarmonyRenderer(fast_kit))] + \
+        [(VllmRenderer(direct_kit, rules), VllmRenderer(fast_kit, rules)) for rules in RULES]
     for make in SCENARIOS.values():
         for effort in (None, "low", "high"):
             request = request_of(make(), effort)
@@ -219,16 +218,22 @@ def test_vllm_differs_from_harmony_where_documented(assets, text):
     assert "second thought" not in v and "first thought" not in v
 
 
-def test_vllm_014_lists_commentary_only_with_tools(assets, text):
+def test_vllm_014_lists_commentary_and_the_developer_message_only_with_tools(assets, text):
+    """vLLM 0.14 (serving_chat.py, read and run in tests/test_vllm_releases.py): the client system message stays a
+    raw second system message, so it differs from the current mapping in more than the channel list."""
     from harness.diff import diff_tokens
 
-    plain = request_of(body_system_user())
-    old, current = (get_renderer(name, assets).render(plain, date=DATE) for name in ("vllm-0.14", "vllm"))
-    assert "# Valid channels: analysis, final. Channel must be included" in text(old)
-    assert diff_tokens(old, current).classes == ["channel-config"]  # nothing else differs
-    tools = request_of(body_tools())
-    assert get_renderer("vllm-0.14", assets).render(tools, date=DATE) == \
-        get_renderer("vllm", assets).render(tools, date=DATE)
+    renderer = get_renderer("vllm-0.14", assets)
+    plain = text(renderer.render(request_of(body_system_user()), date=DATE))
+    assert "# Valid channels: analysis, final. Channel must be included" in plain
+    assert "<|start|>developer" not in plain and f"<|start|>system<|message|>{POLICY}<|end|>" in plain
+    current = get_renderer("vllm", assets).render(request_of(body_system_user()), date=DATE)
+    assert "channel-config" in diff_tokens(renderer.render(request_of(body_system_user()), date=DATE),
+                                           current).classes
+    with_tools = text(renderer.render(request_of(body_tools()), date=DATE))
+    assert "# Valid channels: analysis, commentary, final." in with_tools
+    assert "<|start|>developer<|message|># Tools" in with_tools
+    assert "<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>" in with_tools
 
 
 def test_vllm_010_channel_list_developer_and_raw_system(assets, text):
@@ -239,9 +244,21 @@ def test_vllm_010_channel_list_developer_and_raw_system(assets, text):
     assert f"<|start|>system<|message|>{POLICY}<|end|>" in plain  # the client system message as a raw 2nd system
     assert "# Instructions" not in plain
     with_tools = text(renderer.render(request_of(body_tools()), date=DATE))
-    assert "# Valid channels: analysis, commentary, final." in with_tools
+    # 0.10.2 never passes with_custom_tools, so commentary is not listed even with tools (the oracle agrees)
+    assert "# Valid channels: analysis, final." in with_tools
     assert "I should call the tool." not in with_tools and "The tool said 20." not in with_tools  # reasoning dropped
     assert "<|start|>assistant<|message|>It is 20 degrees.<|end|>" in with_tools  # no channel on history
+    assert "<|start|>functions.<|channel|>commentary<|message|>" in with_tools  # name from `name`, none sent
+    assert text(get_renderer("vllm-0.11", assets).render(request_of(body_tools()), date=DATE)).count(
+        "# Valid channels: analysis, commentary, final.") == 1  # 0.11.1 lists it with tools
     current = text(get_renderer("vllm", assets).render(request_of(body_system_user()), date=DATE))
     assert "# Valid channels: analysis, commentary, final." in current
     assert f"# Instructions\n\n{POLICY}<|end|>" in current
+
+
+def test_vllm_current_tool_result_header_is_oss_harmony_order(assets, text):
+    current = text(get_renderer("vllm", assets).render(request_of(body_tools()), date=DATE))
+    assert "<|start|>functions.get_weather<|channel|>commentary to=assistant<|message|>" in current
+    assert "<|start|>assistant to=functions.get_weather<|channel|>commentary json<|message|>" in current
+    older = text(get_renderer("vllm-0.23", assets).render(request_of(body_tools()), date=DATE))
+    assert "<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>" in older

@@ -111,9 +111,14 @@ def print_result(result) -> None:
         table.add_row(probe.probe.name, observed, *cells)
     console.print(table)
     if result.dropped:
-        console.print("probes not sent (they separate no renderer by count): "
+        console.print("probes not sent (they separate no renderer): "
                       + ", ".join(c.probe.name for c in result.dropped))
     for name, probes in result.ruled_out.items():
         console.print(f"[dim]{name}[/] ruled out by: {', '.join(probes)}")
     where = f" (date {result.date}{'' if result.date_pinned else ', not pinned by counts'})" if result.date else ""
     console.print(f"verdict: [bold]{result.verdict}[/]{where}")
+    releases = result.vllm_releases
+    if releases:
+        console.print("vLLM releases whose rendering matches: " + ", ".join(
+            f"{r['first']}" + (f"-{r['last']}" if r["last"] != r["first"] else "") + f" ({r['renderer']})"
+            for r in releases))

@@ -114,12 +114,14 @@ def check_probes(probes: Sequence[Probe], renderers: Sequence[str], *, date: str
 
 
 def select_probes(probes: Sequence[Probe], renderers: Sequence[str], *, date: str,
-                  assets: Assets | None = None) -> tuple[list[ProbeCheck], list[ProbeCheck]]:
-    """(kept, dropped): kept probes separate at least two renderers by prompt-token count."""
+                  assets: Assets | None = None, by_ids: bool = False) -> tuple[list[ProbeCheck], list[ProbeCheck]]:
+    """(kept, dropped): kept probes separate at least two renderers by prompt-token count, or, for a backend
+    that exposes its prompt ids (`by_ids`), by the ids themselves (vLLM releases often differ in order only)."""
     checks = check_probes(probes, renderers, date=date, assets=assets)
     kept, dropped = [], []
     for check in checks:
-        (kept if check.error is None and check.separates_by_count else dropped).append(check)
+        separates = check.separates_by_count or (by_ids and check.separates_by_ids)
+        (kept if check.error is None and separates else dropped).append(check)
     return kept, dropped
 
 

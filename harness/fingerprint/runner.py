@@ -68,6 +68,21 @@ class FingerprintResult:
         return ", ".join(self.matches) if self.matches else "none"
 
     @property
+    def vllm_releases(self) -> list[dict[str, str]]:
+        """The vLLM release ranges whose rendering matches (one per matching release renderer, oldest first)."""
+        from harness.render.vllm import rules_for
+
+        found: dict[str, dict[str, str]] = {}
+        for name in self.matches:
+            try:
+                rules = rules_for(name)
+            except HarnessError:  # not a vLLM release renderer (harmony, hf-template, vllm@URL)
+                continue
+            found.setdefault(rules.name, {"renderer": rules.name, "first": rules.first_release,
+                                          "last": rules.last_release})
+        return sorted(found.values(), key=lambda r: [int(p) for p in r["first"].split(".")])
+
+    @property
     def date_pinned(self) -> bool:
         """False when counts fit several dates equally (counts rarely depend on the date)."""
         return bool(self.matches) and len(self.dates_by_renderer.get(self.matches[0], [])) == 1
@@ -92,7 +107,8 @@ class FingerprintResult:
                 "rules_out": [r for r in self.renderers if result.probe.name in self.ruled_out.get(r, [])],
                 "sent_body": result.sent_body,
                 "match": match.to_json() if match else None})
-        return {"backend": self.backend, "verdict": self.verdict, "matches": self.matches, "date": self.date,
+        return {"backend": self.backend, "verdict": self.verdict, "matches": self.matches,
+                "vllm_releases": self.vllm_releases, "date": self.date,
                 "date_pinned": self.date_pinned, "evidence": self.evidence, "dates_tried": self.dates,
                 "renderers": self.renderers, "dates_by_renderer": self.dates_by_renderer,
                 "ruled_out": self.ruled_out, "best_dates": self.best_dates, "evidence_date": shown, "probes": probes,
@@ -110,11 +126,14 @@ async def fingerprint_backend(config: BackendConfig, *, renderers: Sequence[str]
     if not renderers:
         raise HarnessError("no renderers to fingerprint against")
     dates = list(dates) if dates else candidate_dates()
-    kept, dropped = select_probes(probes, renderers, date=dates[0], assets=assets)
-    if not kept:
-        raise HarnessError(f"no probe separates the renderers {', '.join(renderers)} by prompt-token count")
     sampling = config.sampling.model_copy(update={"max_tokens": PROBE_MAX_TOKENS})
     backend = create_backend(config.model_copy(update={"sampling": sampling}), context)
+    by_ids = bool(getattr(backend, "return_token_ids", False))  # it answers with the prompt ids themselves
+    kept, dropped = select_probes(probes, renderers, date=dates[0], assets=assets, by_ids=by_ids)
+    if not kept:
+        await backend.aclose()
+        raise HarnessError(f"no probe separates the renderers {', '.join(renderers)} by prompt-token count"
+                           + (" or ids" if by_ids else ""))
     gate = asyncio.Semaphore(max(1, min(config.concurrency, 4)))
 
     async def send(check: ProbeCheck) -> ProbeResult:

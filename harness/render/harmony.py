@@ -17,6 +17,7 @@ from harness.request import ChatMessage, ChatRequest, ToolSpec
 DEFAULT_EFFORT = "medium"
 _CACHE_LIMIT = 4096  # distinct rendered messages kept per process (a scenario's system/policy messages)
 ALL_CHANNELS = ("analysis", "commentary", "final")
+_CHAT_ROLES = ("system", "developer", "user", "assistant")
 
 
 class HarmonyKit:
@@ -62,6 +63,12 @@ class HarmonyKit:
         message = self.oh.Message.from_role_and_content(self.oh.Role(role), text)
         return _with_header(message, channel, recipient, content_type)
 
+    def text_parts(self, role: str, parts: Sequence[str], *, channel: str | None = None) -> Any:
+        """One message whose content is several text contents (each tokenized on its own when rendered)."""
+        oh = self.oh
+        message = oh.Message.from_role_and_contents(oh.Role(role), [oh.TextContent(text=part) for part in parts])
+        return _with_header(message, channel, None, None)
+
     def tool_result(self, tool_name: str, text: str, *, recipient: str | None = "assistant",
                     channel: str | None = "commentary") -> Any:
         oh = self.oh
@@ -97,6 +104,35 @@ class HarmonyKit:
             ids.extend(self._cached(message.to_json(), lambda m=message: self.encoding.render(m)))
         ids.extend(self._completion_tail)
         return ids
+
+    def oss_harmony_tool_result_headers(self, ids: Sequence[int]) -> list[int]:
+        """Rewrite tool-result headers to the order the `oss-harmony` fork renders (vLLM 0.31+ depends on it).
+
+        openai-harmony 0.0.8: `<|start|>functions.x to=assistant<|channel|>commentary<|message|>`;
+        oss-harmony 0.0.11: `<|start|>functions.x<|channel|>commentary to=assistant<|message|>`. The same tokens,
+        the ` to=RECIPIENT` run moved after the channel; only headers whose author is not a chat role (a tool)
+        and that carry a recipient before `<|channel|>` are touched.
+        """
+        start, channel, message = (self._special(s) for s in ("<|start|>", "<|channel|>", "<|message|>"))
+        out = list(ids)
+        for i, token in enumerate(out):
+            if token != start:
+                continue
+            try:
+                header_end = out.index(message, i + 1)
+                channel_at = out.index(channel, i + 1, header_end)
+            except ValueError:
+                continue
+            split = next((j for j in range(i + 2, channel_at)
+                          if self.encoding.decode(out[j:channel_at]).startswith(" to=")), None)
+            if split is None or self.encoding.decode(out[i + 1:split]) in _CHAT_ROLES:
+                continue
+            out[i + 1:header_end] = out[i + 1:split] + out[channel_at:header_end] + out[split:channel_at]
+        return out
+
+    def _special(self, text: str) -> int:
+        (token,) = self.encoding.encode(text, allowed_special="all")
+        return token
 
     def _cached(self, key: str, make) -> list[int]:
         found = self._cache.get(key)
