@@ -51,23 +51,19 @@ _FAMILIES: dict[str, _Registration] = {}
 
 def renderer(name: str, description: str) -> Callable[[Factory], Factory]:
     """Register `factory(assets) -> Renderer` under `name` (the decorated function is returned unchanged)."""
-
-    def register(factory: Factory) -> Factory:
-        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
-            raise ValueError(f"renderer {name!r} is registered twice")
-        _REGISTRY[name] = _Registration(name, description, factory)
-        return factory
-
-    return register
+    return _registrar(_REGISTRY, name, description, "renderer")
 
 
 def renderer_family(prefix: str, description: str) -> Callable[[FamilyFactory], FamilyFactory]:
     """Register `factory(where, assets) -> Renderer` for the names `prefix@where` (a server's URL, say)."""
+    return _registrar(_FAMILIES, prefix, description, "renderer family")
 
-    def register(factory: FamilyFactory) -> FamilyFactory:
-        if prefix in _FAMILIES and _FAMILIES[prefix].factory is not factory:
-            raise ValueError(f"renderer family {prefix!r} is registered twice")
-        _FAMILIES[prefix] = _Registration(prefix, description, factory)
+
+def _registrar(table: dict[str, _Registration], name: str, description: str, what: str):
+    def register(factory):
+        if name in table and table[name].factory is not factory:
+            raise ValueError(f"{what} {name!r} is registered twice")
+        table[name] = _Registration(name, description, factory)
         return factory
 
     return register
