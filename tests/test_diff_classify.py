@@ -3,6 +3,7 @@ text variants of real renders re-encoded with the real vocab)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -332,3 +333,21 @@ def test_render_diff_pairs(names):
     for row in data["pairs"]:
         assert set(row) >= {"a", "b", "identical", "classes", "first_divergence"}
         assert row["identical"] == (row["classes"] == [])
+
+
+def test_double_encoded_tool_arguments_are_tool_args_serialization(encoding):
+    """The arguments string `tojson`ed once more (the chat template on a body as sent) is named and said so."""
+    from openai_harmony import Message, Role
+
+    call = (Message.from_role_and_content(Role.ASSISTANT, '{"q": "x@y.z"}').with_channel("commentary")
+            .with_recipient("functions.lookup").with_content_type("<|constrain|>json"))
+    ids = _harmony(encoding, [_developer(), _user("FREE $$$ from x@y.z"), call], completion=False)
+    double = _variant(encoding, ids, '<|message|>{"q": "x@y.z"}<|call|>',
+                      '<|message|>' + json.dumps('{"q": "x@y.z"}') + '<|call|>')
+    diff = diff_tokens(ids, double)
+    assert diff.classes == ["tool-args-serialization"]
+    assert "double-encoded on side b" in diff.findings[0].detail and "functions.lookup" in diff.findings[0].detail
+    # only spacing differs: still the class, but not called double encoding
+    spaced = _variant(encoding, ids, '{"q": "x@y.z"}', '{"q":"x@y.z"}')
+    diff = diff_tokens(ids, spaced)
+    assert diff.classes == ["tool-args-serialization"] and "double-encoded" not in diff.findings[0].detail

@@ -4,7 +4,9 @@
   chat template applies; `reasoning_effort` goes to the template through `tokenizer_encode_kwargs`). We ask the
   pipeline for token ids (`return_tensors=True`) instead of its decoded text, because the pipeline decodes with
   `skip_special_tokens=True` and analysis and final then run together. The prompt ids are the chat template
-  applied by the pipeline's own tokenizer, checked equal to the ids the pipeline actually fed the model.
+  applied by the pipeline's own tokenizer, checked equal to the ids the pipeline actually fed the model. Messages
+  go in as the request carries them: tool-call `arguments` stay the JSON string of the wire format, which the
+  gpt-oss template `tojson`s again (double encoding), as it does for a user who passes the body unchanged.
 - `transformers-harmony`: the prompt is rendered by openai-harmony (the `harmony` renderer), generation runs on
   those ids with `model.generate`. The reference path.
 
@@ -190,10 +192,15 @@ class _LocalBackend:
 
 
 class TransformersPipelineBackend(_LocalBackend):
+    def fingerprint(self) -> dict[str, Any]:
+        # Tool-call arguments were once parsed before the template saw them: answers stored then were for another
+        # prompt, so the key says how arguments are passed now.
+        return {**super().fingerprint(), "tool_arguments": "as-sent"}
+
     def chat(self, request: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
         from harness.render.hf_template import template_message, template_tools
 
-        return [template_message(m) for m in request.messages], template_tools(request)
+        return [template_message(m) for m in request.messages], template_tools(request)  # arguments as sent
 
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
         import torch

@@ -54,25 +54,49 @@ def run_render_diff(args: argparse.Namespace) -> int:
 
     names = _renderer_names(args.renderers)
     date = args.date or datetime.date.today().isoformat()
+    from harness.lint import lint_all
+
     if args.request:
-        result = render_diff(_load_request(args.request), names, date=date)
+        request = _load_request(args.request)
+        result = render_diff(request, names, date=date)
+        lint = lint_all(request, result.tokens)  # the request itself, and the effort each render wrote
         if args.json:
-            print(json.dumps(result.to_json(), ensure_ascii=False))
+            print(json.dumps({**result.to_json(), "lint": [f.to_json() for f in lint]}, ensure_ascii=False))
             return 0
         from harness.console import make_console
         from harness.diff.view import render_diff_view
 
-        make_console().print(render_diff_view(result))
+        console = make_console()
+        console.print(render_diff_view(result))
+        _print_lint(console, [(None, f) for f in lint])
         return 0
-    cases = [(case_id, render_diff(request, names, date=date)) for case_id, request in _scenario_requests(args.scenario)]
+    cases = [(case_id, render_diff(request, names, date=date), request)
+             for case_id, request in _scenario_requests(args.scenario)]
+    lints = {case_id: lint_all(request, result.tokens) for case_id, result, request in cases}
+    cases = [(case_id, result) for case_id, result, _ in cases]
     summary = _scenario_summary(names, cases)
     if args.json:
         print(json.dumps({"date": date, "renderers": names, "pairs": summary,
-                          "cases": [{"case_id": case_id, **result.to_json()} for case_id, result in cases]},
+                          "lint": [{"case_id": case_id, **f.to_json()} for case_id, found in lints.items()
+                                   for f in found],
+                          "cases": [{"case_id": case_id, **result.to_json(),
+                                     "lint": [f.to_json() for f in lints[case_id]]} for case_id, result in cases]},
                          ensure_ascii=False))
         return 0
     _print_scenario(date, summary, cases)
+    from harness.console import make_console
+
+    _print_lint(make_console(), [(case_id, f) for case_id, found in lints.items() for f in found])
     return 0
+
+
+def _print_lint(console, findings: list) -> None:
+    """`lint: <code> <message>` lines, one per finding (per case in a scenario), under the diff."""
+    from rich.markup import escape
+
+    for case_id, finding in findings:
+        where = f"{case_id}: " if case_id else ""
+        console.print(f"[bold yellow]lint[/] {escape(finding.code)} {escape(where + finding.message)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -270,7 +270,12 @@ class _Classifier:
     def _compare_serialized(self, i: int, j: int, ta: str, tb: str, cls: str, where: str) -> None:
         na, nb = _json_value(ta), _json_value(tb)
         if na == nb and not (na[0] == "text" and ta.split() == tb.split()):
-            self.add(cls, i, j, f"{where}: same value, serialized {_show(ta, 40)} vs {_show(tb, 40)}")
+            depth_a, depth_b = _json_depth(ta), _json_depth(tb)
+            how = "same value, serialized"
+            if na[0] == "json" and depth_a != depth_b:  # a JSON string holding the JSON: encoded once more
+                how = f"same value, {'double' if abs(depth_a - depth_b) == 1 else 'multiply'}-encoded on side " \
+                      f"{'a' if depth_a > depth_b else 'b'}:"
+            self.add(cls, i, j, f"{where}: {how} {_show(ta, 40)} vs {_show(tb, 40)}")
         else:
             self._text_finding(i, j, ta, tb, where)
 
@@ -531,6 +536,21 @@ def _json_value(text: str):
     if isinstance(value, str):
         return ("text", value)
     return ("json", json.dumps(value, sort_keys=True, separators=(",", ":")))
+
+
+def _json_depth(text: str) -> int:
+    """How many JSON string layers wrap the value `text` holds (0: the value itself, 1: double encoded, ...)."""
+    value: object = text.strip()
+    depth = 0
+    for _ in range(3):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError, TypeError):
+            break
+        if not isinstance(value, str):
+            break
+        depth += 1
+    return depth
 
 
 def _whitespace_detail(ta: str, tb: str) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 
 from harness.jsonsafe import plain
 from harness.records import RunRecord
+from harness.report._lint import lint_summary
 from harness.report._load import RunFolder
 
 SCHEMA_VERSION = 1
@@ -41,7 +42,8 @@ def build_summary(folder: RunFolder) -> dict[str, Any]:
         "stats": stats,
         "classes": {"render": render_classes(folder.renders),
                     "params": param_classes(folder, backends, bodies),
-                    "output": output_classes(findings)},
+                    "output": output_classes(findings),
+                    "lint": lint_summary(folder)},
         "divergent_cases": divergent_cases(folder, backends, bodies),
         "wire_sample": wire_sample(folder, backends, bodies),
         "output_level": output_level(folder.records),
