@@ -61,6 +61,9 @@ class RunRecord:
     label: str | None = None
     label_ok: bool | None = None
     label_detail: str | None = None
+    fine_label: str | None = None  # the parser's finer label ("SP2.a", a rating, a dict as sorted JSON)
+    label_score: float | None = None  # the parser's score (a module's float_label/score/confidence)
+    label_metadata: dict[str, Any] | None = None  # what a policy module returned beside its labels
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

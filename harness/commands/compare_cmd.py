@@ -13,6 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backends", default=None, help="comma-separated backend names (default: all configured)")
     parser.add_argument("--repeats", type=int, default=2, help="repeats per case and backend (noise floor)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    parser.add_argument("--cases", default=None, metavar="JSONL",
+                        help="your own cases instead of the scenario's: one {\"text\": ...} object a line "
+                             "(id and gold optional; other keys kept as metadata)")
     parser.add_argument("--out", default=None, help="run folder (default reports/<scenario>-<profile>)")
     parser.add_argument("--config", type=Path, default=None, help="backend config TOML (default ./harness.toml)")
     parser.add_argument("--profile", default="auto", choices=("auto", "offline", "config"),
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                              backends=[b.strip() for b in args.backends.split(",")] if args.backends else None,
                              repeats=args.repeats, limit=args.limit, config=args.config, profile=profile,
                              capture=args.capture, date=args.date, progress=not args.no_progress and not args.json,
-                             max_tokens=args.max_tokens, online=args.online)
+                             max_tokens=args.max_tokens, online=args.online, cases=args.cases)
     result = run_compare(options)
     if not args.no_report:
         from harness.report import write_reports

@@ -11,6 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--validate", metavar="FILE", default=None,
                         help="load FILE (or a built-in name) and report the first error as file:line")
     parser.add_argument("--online", action="store_true", help="allow hub datasets to be downloaded")
+    parser.add_argument("--cases", default=None, metavar="JSONL",
+                        help="with --validate: check these cases (one {\"text\": ...} object a line) under the scenario")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)
 
@@ -26,10 +28,13 @@ def _summary(scenario) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.errors import HarnessError
     from harness.scenario import available_scenarios, load_scenario
 
+    if args.cases and not args.validate:
+        raise HarnessError("--cases needs --validate SCENARIO")
     if args.validate:
-        info = _summary(load_scenario(args.validate, online=args.online))
+        info = _summary(load_scenario(args.validate, online=args.online, cases_file=args.cases))
         if args.json:
             print(json.dumps({"ok": True, **info}, indent=2))
         else:

@@ -12,5 +12,6 @@
 
 from harness.labels._base import LabelParser, LabelResult
 from harness.labels._registry import KINDS, get_label_parser
+from harness.labels._response import ModelResponse
 
-__all__ = ["KINDS", "LabelParser", "LabelResult", "get_label_parser"]
+__all__ = ["KINDS", "LabelParser", "LabelResult", "ModelResponse", "get_label_parser"]

@@ -14,7 +14,8 @@ class LabelResult:
     ok: bool  # parsed successfully
     detail: str | None  # why it failed / what was matched
     score: float | None = None
-    fine_label: str | None = None
+    fine_label: str | None = None  # a finer label beside the binary one: "SP2.a", a rating, a dict as sorted JSON
+    metadata: dict | None = None  # what a policy module returned beside its labels (JSON-ready)
 
 
 def failure(detail: str, *, fine_label: str | None = None) -> LabelResult:

@@ -65,6 +65,8 @@ def render_markdown(s: dict[str, Any]) -> str:
     out = [f"# Backend equivalence: `{scenario.get('name', DASH)}` on {names}", ""]
     out += _verdicts(s)
     out += _labels(s)
+    out += _preference_section(s)
+    out += _fine_section(s)
     out += _environment(s)
     out += _reproduce(s)
     out += _classes(s)
@@ -182,6 +184,84 @@ def _labels(s: dict[str, Any]) -> list[str]:
     return out
 
 
+def preference_tables(studies: list[dict[str, Any]], level: str) -> list[str]:
+    """The preference study per pair: the shift (share of items rated differently, paired tests, weighted kappa),
+    then each rating's share on both sides."""
+    out: list[str] = []
+    for st in studies:
+        out += [f"**{st['a']} vs {st['b']}**, {num(st['n'])} items rated by both:", ""]
+        out += table(["ratings differ", f"{level} CI (Wilson)", f"{level} CI (exact)", "a higher / b higher",
+                      "mean a / b", "mean a - b", "Wilcoxon signed-rank p", "Stuart-Maxwell p (dof)",
+                      "weighted kappa (linear / quadratic)"],
+                     [[f"{pct(st['differ_share'])} ({st['differ']}/{st['n']})", interval(st["differ_ci_wilson"]),
+                       interval(st["differ_ci_exact"]), f"{st['a_higher']} / {st['b_higher']}",
+                       f"{num(st['mean_a'], 2)} / {num(st['mean_b'], 2)}", num(st["mean_difference"], 2),
+                       pvalue(st["wilcoxon_p"]),
+                       f"{pvalue(st['stuart_maxwell_p'])} ({num(st['stuart_maxwell_dof'])})",
+                       f"{num(st['kappa_linear'])} / {num(st['kappa_quadratic'])}"]])
+        out += table(["rating", f"{st['a']} share", f"{level} CI", f"{st['b']} share", f"{level} CI", "a - b",
+                      "McNemar p (paired)"],
+                     [[code(r["rating"]), f"{pct(r['share_a'])} ({r['count_a']})", interval(r["ci_a"]),
+                       f"{pct(r['share_b'])} ({r['count_b']})", interval(r["ci_b"]),
+                       pct(r["difference"]), pvalue(r["mcnemar_p"])] for r in st["shares"]])
+        out += [f"- {esc(note)}" for note in st.get("notes") or []] + ([""] if st.get("notes") else [])
+    return out
+
+
+def _preference_section(s: dict[str, Any]) -> list[str]:
+    stats = s.get("stats") or {}
+    studies = stats.get("preference") or []
+    if not studies:
+        return []
+    level = f"{round(100 * stats.get('confidence', 0.95))}%"
+    return (["## Preference study", "",
+             ("Both backends rated the same items on the scale: how often the ratings differ, each rating's share "
+             "per backend, and whether the ratings shift (Wilcoxon signed-rank on the paired ratings, zero "
+             "differences dropped; Stuart-Maxwell marginal homogeneity over the ratings that take part in a "
+             "disagreement)."), ""] + preference_tables(studies, level))
+
+
+def _fine_section(s: dict[str, Any]) -> list[str]:
+    stats = s.get("stats") or {}
+    fine = stats.get("fine")
+    if not fine:
+        return []
+    level = f"{round(100 * stats.get('confidence', 0.95))}%"
+    out = ["## Fine-grained labels", "",
+           (f"The parser's fine labels ({fine['label_kind']}: {', '.join(code(x) for x in fine['labels'])}) "
+           "compared like the label:"), ""]
+    rows = [[f"{p['a']} vs {p['b']}", num(p["n"]), pct(p["agreement"]), interval(p["agreement_ci_exact"]),
+             num(p["kappa"]), interval(p["kappa_ci"], as_pct=False), num(p["kappa_linear"]),
+             pvalue(p["stuart_maxwell_p"])] for p in fine["pairs"]]
+    out += table(["pair", "n", "agreement", f"{level} CI (exact)", "kappa", f"kappa {level} CI",
+                  "weighted kappa (linear)", "Stuart-Maxwell p"], rows)
+    distributions = fine.get("distributions") or []
+    if distributions:
+        labels = [entry["label"] for entry in distributions[0]["labels"]]
+        share_rows = []
+        for d in distributions:
+            by_label = {entry["label"]: entry for entry in d["labels"]}
+            share_rows.append([d["backend"], d["n"]] + [
+                f"{by_label[x]['count']} ({pct(by_label[x]['share'])})" if x in by_label else DASH for x in labels])
+        out += table(["backend", "n"] + [code(x) for x in labels], share_rows)
+    notes = list(fine.get("notes") or []) + [f"{p['a']} vs {p['b']}: {n}" for p in fine["pairs"]
+                                             for n in p.get("notes") or []]
+    out += [f"- {esc(n)}" for n in notes] + ([""] if notes else [])
+    if fine.get("preference"):
+        out += ["Preference study on the fine labels (ratings):", ""] + preference_tables(fine["preference"], level)
+    body = []
+    for pair in fine["pairs"]:
+        names = pair["confusion"]["labels"]
+        if not names:
+            continue
+        body += [f"{pair['a']} (rows) vs {pair['b']} (columns):", ""]
+        body += table([""] + [code(x) for x in names],
+                      [[code(x)] + list(row) for x, row in zip(names, pair["confusion"]["matrix"])])
+    if body:
+        out += details("Fine-label confusion matrix per pair", body)
+    return out
+
+
 def _environment(s: dict[str, Any]) -> list[str]:
     run, scenario, env = s["run"], s.get("scenario") or {}, s.get("environment") or {}
     out = ["## Environment", ""]
@@ -213,7 +293,7 @@ def reproduce_command(invocation: dict[str, Any]) -> str:
     if invocation.get("backends"):
         parts.append(f"--backends {shlex.quote(','.join(invocation['backends']))}")
     parts.append(f"--repeats {invocation['repeats']}")
-    for key, flag in (("limit", "--limit"), ("max_tokens", "--max-tokens"), ("date", "--date")):
+    for key, flag in (("cases", "--cases"), ("limit", "--limit"), ("max_tokens", "--max-tokens"), ("date", "--date")):
         if invocation.get(key) is not None:
             parts.append(f"{flag} {shlex.quote(str(invocation[key]))}")
     if invocation.get("online"):
@@ -319,6 +399,9 @@ def _classes(s: dict[str, Any]) -> list[str]:
              "; ".join(f"{e['case_id']}: {e['detail']}" for e in entry["examples"])]
             for backend, per in output["by_backend"].items() for cls, entry in per.items()]
     out += table(["backend", "class", "completions", "examples"], rows) if rows else ["No output class found.", ""]
+    from harness.report._lint import lint_markdown
+
+    out += lint_markdown(classes.get("lint"))
     return out
 
 

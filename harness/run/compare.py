@@ -4,7 +4,8 @@ Writes into the run folder:
   results.sqlite   append-only store (resumable)
   records.csv      one row per (case, backend, repeat): response, reasoning, label, usage, latency, error
   records.parquet  the same table, typed
-  labels.csv       case_id,backend,repeat,label,gold  (the input format of `harness stats`)
+  labels.csv       case_id,backend,repeat,label,gold[,fine_label]  (the input format of `harness stats`; fine_label
+                   when the parser gives one: "" where an answer has none, parse-failure where it did not parse)
   renders.json     the scenario's requests rendered by each renderer, their token diff classes, and which render
                    each backend that exposes prompt ids actually used
   stats.json       agreement statistics (`harness stats` on labels.csv)
@@ -46,6 +47,7 @@ class CompareOptions:
     progress: bool = True
     max_tokens: int | None = None
     online: bool = False  # allow a scenario's HF dataset to be fetched
+    cases: str | Path | None = None  # a JSONL of {"text": ...} rows replacing the scenario's cases
 
 
 @dataclass
@@ -65,7 +67,7 @@ def run_compare(options: CompareOptions) -> CompareResult:
 
     if options.repeats < 1:
         raise HarnessError("--repeats must be at least 1")
-    scenario = load_scenario(options.scenario, limit=options.limit, online=options.online)
+    scenario = load_scenario(options.scenario, limit=options.limit, online=options.online, cases_file=options.cases)
     requests = list(scenario.requests())
     if not requests:
         raise HarnessError(f"scenario {scenario.name} has no cases")
@@ -116,14 +118,10 @@ def run_compare(options: CompareOptions) -> CompareResult:
         backends = {name: create_backend(config, context) for name, config in configs.items()}
         store = stack.enter_context(ResultStore(run_dir / "results.sqlite"))
         store.set_meta("scenario", {"name": scenario.name, "fingerprint": scenario.fingerprint()})
-        parser = scenario.label_parser()
-
-        def labeler(case_id: str, completion: Completion):
-            result = parser.parse(completion.text)
-            return result.label, result.ok, result.detail
-
+        labelers = {name: _labeler(scenario, configs[name].model or backends[name].fingerprint().get("model"))
+                    for name in backends}
         items = plan(backends, requests, options.repeats)
-        summary = _execute(backends, store, labeler, items, options.progress, servers)
+        summary = _execute(backends, store, labelers, items, options.progress, servers)
         if proxy is not None and not proxy.alive():
             notes.append("the capture proxy died during the run; flows after that point are missing")
         records = store.latest({item.key for item in items})
@@ -131,6 +129,37 @@ def run_compare(options: CompareOptions) -> CompareResult:
     files = _write_outputs(run_dir, scenario, records, configs, backends, capture_dir, options, notes, profile)
     return CompareResult(run_dir=run_dir, profile=profile, backends=list(configs), summary=summary, files=files,
                          notes=notes)
+
+
+def _labeler(scenario, model: str | None):
+    """(case_id, completion) -> (label, ok, detail, extras) for one backend: the parser reads a ModelResponse, the
+    final answer as a str carrying the reasoning, this backend's model, the case's prompt and the policy."""
+    from harness.labels import ModelResponse
+
+    parser = scenario.label_parser()
+    prompts = {case.id: _prompt_text(case) for case in scenario.cases}
+
+    def labeler(case_id: str, completion: Completion):
+        response = ModelResponse(completion.text, reasoning=completion.reasoning, model=model,
+                                 prompt=prompts.get(case_id), system_prompt=scenario.policy)
+        result = parser.parse(response)
+        return result.label, result.ok, result.detail, {"fine_label": result.fine_label, "score": result.score,
+                                                        "metadata": result.metadata}
+
+    return labeler
+
+
+def _prompt_text(case) -> str | None:
+    """The text being classified: the case's text, else its last user message's text."""
+    if case.text is not None:
+        return case.text
+    for message in reversed(case.messages or ()):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+            return content
+    return None
 
 
 def _execute(backends, store, labeler, items, show_progress: bool, servers=()) -> RunSummary:
@@ -206,6 +235,12 @@ def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_
     labels["label"] = labels["label"].where(frame["label_ok"].fillna(False).astype(bool), "parse-failure")
     labels.loc[frame["error_cause"].notna(), "label"] = None
     labels["gold"] = labels["case_id"].map(gold)
+    if "fine_label" in frame and frame["fine_label"].notna().any():  # the parser gives fine labels: keep them
+        ok = frame["label_ok"].fillna(False).astype(bool)
+        fine = frame["fine_label"].astype(object).where(ok, "parse-failure")
+        fine = fine.where(~(ok & fine.isna()), "")  # answered without a fine label
+        fine[frame["error_cause"].notna()] = None
+        labels["fine_label"] = fine
     labels.to_csv(run_dir / "labels.csv", index=False)
     files["labels"] = str(run_dir / "labels.csv")
 
@@ -248,7 +283,7 @@ def _invocation(options: CompareOptions, profile: str, backends: list[str], date
         scenario = Path(scenario).name
     return {"scenario": scenario, "profile": profile, "backends": backends,
             "repeats": options.repeats, "limit": options.limit, "date": date, "max_tokens": options.max_tokens,
-            "online": options.online}
+            "online": options.online, "cases": Path(options.cases).name if options.cases else None}
 
 
 def _public_config(config) -> dict[str, Any]:

@@ -43,8 +43,9 @@ class RunSummary:
     wall_s: float = 0.0
 
 
-# (case_id, completion) -> (label, ok, detail)
-Labeler = Callable[[str, Completion], tuple[str | None, bool, str | None]]
+# (case_id, completion) -> (label, ok, detail) or (label, ok, detail, extras); extras may hold `fine_label`,
+# `score` and `metadata`, stored on the record beside the label
+Labeler = Callable[[str, Completion], tuple]
 
 
 def plan(backends: dict[str, Backend], requests: Sequence[tuple[str, ChatRequest]], repeats: int) -> list[WorkItem]:
@@ -62,7 +63,7 @@ def plan(backends: dict[str, Backend], requests: Sequence[tuple[str, ChatRequest
 class Orchestrator:
     backends: dict[str, Backend]
     store: ResultStore
-    labeler: Labeler | None = None
+    labeler: Labeler | dict[str, Labeler] | None = None
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     progress: Any = None  # a rich Progress, or None for silence
@@ -163,16 +164,22 @@ class Orchestrator:
     def _finish(self, item: WorkItem, completion: Completion | None, error: BackendError | None, latency: float,
                 attempts: int, started_at: float) -> None:
         label = label_ok = label_detail = None
-        if completion is not None and self.labeler is not None:
+        extras: dict = {}
+        labeler = self.labeler
+        if isinstance(labeler, dict):  # one labeler per backend (e.g. each knows its backend's model)
+            labeler = labeler.get(item.backend)
+        if completion is not None and labeler is not None:
             try:
-                label, label_ok, label_detail = self.labeler(item.case_id, completion)
+                label, label_ok, label_detail, *more = labeler(item.case_id, completion)
+                extras = dict(more[0] or {}) if more else {}
             except Exception as exc:  # noqa: BLE001 -- a broken parser is this case's parse failure, not a crash
                 label, label_ok, label_detail = None, False, f"label parser raised {type(exc).__name__}: {exc}"
         record = RunRecord(run_key=item.key, case_id=item.case_id, backend=item.backend, repeat=item.repeat,
                            request=item.request.to_body(), completion=completion,
                            error_cause=error.cause if error else None, error_message=str(error) if error else None,
                            latency_s=latency, attempts=attempts, started_at=started_at, label=label,
-                           label_ok=label_ok, label_detail=label_detail)
+                           label_ok=label_ok, label_detail=label_detail, fine_label=extras.get("fine_label"),
+                           label_score=extras.get("score"), label_metadata=extras.get("metadata"))
         self.store.append(record)
         if error is None:
             self.summary.completed += 1

@@ -125,6 +125,8 @@ def records_frame(records: list[RunRecord]):
         rows.append({
             "case_id": record.case_id, "backend": record.backend, "repeat": record.repeat,
             "label": record.label, "label_ok": record.label_ok, "label_detail": record.label_detail,
+            "fine_label": record.fine_label, "label_score": record.label_score,
+            "label_metadata": json.dumps(record.label_metadata, sort_keys=True) if record.label_metadata else None,
             "text": completion.text if completion else None,
             "reasoning": completion.reasoning if completion else None,
             "reasoning_field": completion.reasoning_field if completion else None,

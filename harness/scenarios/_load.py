@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,33 @@ def resolve_path(path_or_name: str | Path) -> Path:
     raise HarnessError(f"no scenario file or built-in scenario named {name!r} (built-in: {known})")
 
 
-def load_scenario(path_or_name: str | Path, *, limit: int | None = None, online: bool = False) -> Scenario:
-    """Load and validate a scenario; `limit` keeps the first n cases (before prompt-format expansion)."""
+def load_scenario(path_or_name: str | Path, *, limit: int | None = None, online: bool = False,
+                  cases_file: str | Path | None = None) -> Scenario:
+    """Load and validate a scenario; `limit` keeps the first n cases (before prompt-format expansion).
+
+    `cases_file` (a JSONL of `{"text": ...}` rows, `id` and `gold` optional) replaces the scenario's own cases:
+    a built-in policy and parser over your own items.
+    """
     path = resolve_path(path_or_name)
     source, data = read_source(path)
+    if cases_file is not None:
+        file = Path(cases_file).expanduser()
+        if not file.is_file():
+            raise HarnessError(f"--cases {cases_file}: no such file")
+        data = {k: v for k, v in data.items() if k not in ("cases", "dataset")} | {"cases_file": str(file.resolve())}
     return _Loader(source, data, online).scenario(limit)
+
+
+def derived_case_id(item: dict[str, Any]) -> str | None:
+    """A stable id for a row without one: a digest of its text (or messages), the same on every run."""
+    text, messages = item.get("text"), item.get("messages")
+    if isinstance(text, str) and text.strip():
+        material = text
+    elif isinstance(messages, list) and messages:
+        material = json.dumps(messages, sort_keys=True, ensure_ascii=False)
+    else:
+        return None
+    return "t-" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:12]
 
 
 class _Loader:
@@ -230,8 +253,13 @@ class _Loader:
         if not raw:
             raise self.err("no cases: add [[cases]], `cases_file` or a `dataset`",
                            key="cases" if "cases" in self.data else None)
-        cases, seen = [], {}
+        cases, seen, derived = [], {}, {}
         for item, line, where in raw:
+            from_file = where != str(self.src.path)  # a JSONL row; inline cases keep needing their id
+            if from_file and isinstance(item, dict) and item.get("id") is None and (base := derived_case_id(item)):
+                # no id: one derived from the text; a repeated text gets -2, -3... in file order
+                derived[base] = derived.get(base, 0) + 1
+                item = {**item, "id": base if derived[base] == 1 else f"{base}-{derived[base]}"}
             case = self._case(item, line, where, labels)
             if case.id in seen:
                 raise HarnessError(f"{where}:{line}: duplicate case id {case.id!r} (first at line {seen[case.id]})")
@@ -246,6 +274,11 @@ class _Loader:
         if not isinstance(item, dict):
             raise fail("a case must be a table with `id`, `text` (or `messages`) and optional `gold`")
         case_id = item.get("id")
+        if case_id is None and item.get("text") is None and item.get("messages") is None:
+            raise fail("a case needs `text` (the content to classify) or `messages`; `id` is optional "
+                       "(derived from the text)")
+        if case_id is None and isinstance(item.get("text"), str) and not item["text"].strip():
+            raise fail("a case's `text` must be a non-empty string")
         if isinstance(case_id, int) and not isinstance(case_id, bool):
             case_id = str(case_id)
         if not isinstance(case_id, str) or not case_id.strip() or FORMAT_SEPARATOR in case_id:

@@ -13,6 +13,8 @@ from harness.stats._results import (
     Confusion,
     Distribution,
     DistributionTest,
+    FineAgreement,
+    FinePair,
     GoldDifference,
     GoldScores,
     LabelScore,
@@ -22,12 +24,14 @@ from harness.stats._results import (
     NoiseStats,
     PairStats,
     ParseFailures,
+    PreferenceStudy,
+    RatingShare,
     StatsResult,
 )
 
 __all__ = [
-    "PARSE_FAILURE", "Confusion", "Distribution", "DistributionTest", "GoldDifference", "GoldScores",
-    "LabelScore", "LabelShare", "MultiRater", "NoiseComparison", "NoiseStats", "OutputPairStats", "OutputRow",
-    "PairStats", "ParseFailures", "StatsResult", "compare_outputs", "compute_stats", "load_labels_csv",
-    "normalise_labels",
+    "PARSE_FAILURE", "Confusion", "Distribution", "DistributionTest", "FineAgreement", "FinePair", "GoldDifference",
+    "GoldScores", "LabelScore", "LabelShare", "MultiRater", "NoiseComparison", "NoiseStats", "OutputPairStats",
+    "OutputRow", "PairStats", "ParseFailures", "PreferenceStudy", "RatingShare", "StatsResult", "compare_outputs",
+    "compute_stats", "load_labels_csv", "normalise_labels",
 ]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.stats import _agreement, _distribution, _gold, _multi, _noise
+from harness.stats import _agreement, _distribution, _fine, _gold, _multi, _noise, _preference
 from harness.stats._bootstrap import resampled_sums
 from harness.stats._labels import LabelCube, build_cube, normalise_labels
 from harness.stats._results import MultiRater, PairStats, StatsResult
@@ -72,6 +72,7 @@ def compute_stats(df: pd.DataFrame, *, confidence: float = 0.95, margin: float =
         distributions=_distribution.distributions(cube, counts, confidence),
         distribution_test=_distribution.distribution_test(cube, counts), multi=multi,
         gold=_gold.scores(cube, confidence), gold_differences=gold_differences, notes=notes,
+        preference=_preference.studies(cube, confidence), fine=_fine.fine_agreement(df, confidence),
     )
 
 

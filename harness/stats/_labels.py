@@ -13,12 +13,14 @@ import pandas as pd
 from harness.errors import HarnessError
 
 PARSE_FAILURE = "parse-failure"  # its own outcome, never coerced into a label
+FINE_NONE = "(none)"  # fine_label column: an answer that parsed but carries no fine label
 REQUIRED = ("case_id", "backend", "label")
-OPTIONAL = ("repeat", "gold")
+OPTIONAL = ("repeat", "gold", "fine_label")
 
 
 def load_labels_csv(path: str | Path) -> pd.DataFrame:
-    """Read LABELS.csv (`case_id,backend,label[,repeat][,gold]`) into a validated, normalised DataFrame."""
+    """Read LABELS.csv (`case_id,backend,label[,repeat][,gold][,fine_label]`) into a validated, normalised
+    DataFrame."""
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"labels file not found: {path}")
@@ -35,7 +37,8 @@ def load_labels_csv(path: str | Path) -> pd.DataFrame:
 
 
 def normalise_labels(df: pd.DataFrame, *, source: str = "labels") -> pd.DataFrame:
-    """Validate columns and values; return case_id, backend, repeat (int), label (str), gold (str or None)."""
+    """Validate columns and values; return case_id, backend, repeat (int), label (str), gold (str or None), and
+    fine_label (str) when given: empty means parse-failure where the label failed, else FINE_NONE."""
     if df.attrs.get("harness_labels_normalised"):
         return df
     df = df.rename(columns=lambda c: str(c).strip())
@@ -56,6 +59,12 @@ def normalise_labels(df: pd.DataFrame, *, source: str = "labels") -> pd.DataFram
         "label": label,
         "gold": gold,
     })
+    if "fine_label" in df.columns:  # empty: parse-failure where the label failed, else answered without one
+        fine = _text(df["fine_label"]).to_numpy(dtype=object)
+        fine[fine == ""] = None
+        fine = pd.Series(fine, index=out.index)
+        fine = fine.where(fine.str.lower() != PARSE_FAILURE, PARSE_FAILURE)
+        out["fine_label"] = fine.where(fine.notna(), out["label"].where(out["label"] == PARSE_FAILURE, FINE_NONE))
     if (out["case_id"] == "").any():
         raise HarnessError(f"{source}: empty case_id in row {int((out['case_id'] == '').idxmax()) + 2}")
     if (out["backend"] == "").any():
@@ -121,7 +130,7 @@ def build_cube(df: pd.DataFrame) -> LabelCube:
     outcomes = set(df["label"].unique())
     golds = set(df["gold"].dropna().unique()) if "gold" in df else set()
     numbers = {label: as_number(label) for label in outcomes | golds}
-    parsed = [label for label in outcomes if label != PARSE_FAILURE]
+    parsed = [label for label in outcomes if label not in (PARSE_FAILURE, FINE_NONE)]
     ordinal = bool(parsed) and all(numbers[label] is not None for label in parsed)
     # Numeric labels sort by value (so ordinal weights follow the scale); others alphabetically.
     def order(label: str) -> tuple:

@@ -171,6 +171,94 @@ class MultiRater(_JsonMixin):
 
 
 @dataclass
+class RatingShare(_JsonMixin):
+    """One rating of the scale: how often each backend gave it over the matched items."""
+
+    rating: str
+    count_a: int
+    share_a: float | None
+    ci_a: Interval  # Wilson
+    count_b: int
+    share_b: float | None
+    ci_b: Interval
+    difference: float | None  # share_a - share_b
+    mcnemar_p: float | None  # exact, paired: "gave this rating" on a vs on b for the same items
+
+
+@dataclass
+class PreferenceStudy(_JsonMixin):
+    """Two backends rating the same items on an ordinal scale (e.g. 1-5): do the ratings shift?"""
+
+    a: str
+    b: str
+    n: int  # matched (case_id, repeat) rated by both (numbers on both sides)
+    excluded: int  # matched with a parse failure on either side
+    scale: list[str]
+    differ: int  # items whose two ratings differ
+    differ_share: float | None
+    differ_ci_wilson: Interval
+    differ_ci_exact: Interval
+    a_higher: int
+    b_higher: int
+    mean_a: float | None
+    mean_b: float | None
+    mean_difference: float | None  # mean of a - b
+    median_a: float | None
+    median_b: float | None
+    shares: list[RatingShare]
+    wilcoxon_statistic: float | None  # scipy.stats.wilcoxon on the paired ratings (zero differences dropped)
+    wilcoxon_p: float | None
+    wilcoxon_zero_method: str
+    stuart_maxwell_statistic: float | None  # marginal homogeneity (statsmodels SquareTable.homogeneity)
+    stuart_maxwell_dof: int | None
+    stuart_maxwell_p: float | None
+    kappa_linear: float | None  # weighted by distance on the scale
+    kappa_quadratic: float | None
+    confusion: Confusion  # every rating of the scale, a rows x b columns
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FinePair(_JsonMixin):
+    """Agreement on the fine label of one backend pair (the fields of a pair, without the noise verdict)."""
+
+    a: str
+    b: str
+    n: int
+    agree: int
+    disagree: int
+    agreement: float | None
+    agreement_ci_wilson: Interval
+    agreement_ci_exact: Interval
+    kappa: float | None
+    kappa_ci: Interval
+    kappa_linear: float | None  # ordinal fine labels (ratings) only: weighted by distance on the scale
+    kappa_linear_n: int | None
+    mcnemar_p: float | None
+    stuart_maxwell_p: float | None
+    stuart_maxwell_statistic: float | None
+    missing: int
+    missing_in_a: int
+    missing_in_b: int
+    missing_examples: list[dict[str, Any]]
+    confusion: Confusion
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FineAgreement(_JsonMixin):
+    """Agreement on the parsers' fine labels (spam codes, ratings, dicts as sorted JSON) beside the label."""
+
+    labels: list[str]  # every fine outcome seen; "(none)": answered without a fine label
+    label_kind: str  # "binary" | "ordinal" | "nominal"
+    n_rows: int
+    pairs: list[FinePair]
+    distributions: list[Distribution]
+    preference: list[PreferenceStudy]  # when the fine labels are ratings
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class StatsResult(_JsonMixin):
     backends: list[str]
     n_rows: int
@@ -190,6 +278,8 @@ class StatsResult(_JsonMixin):
     gold: list[GoldScores]
     gold_differences: list[GoldDifference]
     notes: list[str] = field(default_factory=list)
+    preference: list[PreferenceStudy] = field(default_factory=list)  # ordinal labels (ratings): per pair
+    fine: FineAgreement | None = None  # when the labels carry a fine_label column
 
     def dumps(self, indent: int | None = 2) -> str:
         """Strict JSON text (raises rather than ever writing NaN)."""

@@ -65,6 +65,17 @@ def tables(result: StatsResult) -> list[Table]:
                       _num(m.krippendorff_alpha), _ci(m.krippendorff_alpha_ci), _num(m.krippendorff_alpha_ordinal),
                       _ci(m.krippendorff_alpha_ordinal_ci), str(m.krippendorff_n))
         out.append(multi)
+    out += preference_tables(result.preference, pct, "")
+    if result.fine is not None:
+        fine = Table(title=f"Fine-grained agreement per backend pair ({result.fine.label_kind} fine labels, "
+                           f"{pct} intervals)")
+        for column in ("a", "b", "n", "agree", "agreement", "exact CI", "kappa", "kappa CI", "kappa lin", "S-M p"):
+            fine.add_column(column, justify="left" if column in ("a", "b") else "right")
+        for p in result.fine.pairs:
+            fine.add_row(p.a, p.b, str(p.n), str(p.agree), _num(p.agreement), _ci(p.agreement_ci_exact),
+                         _num(p.kappa), _ci(p.kappa_ci), _num(p.kappa_linear), _p(p.stuart_maxwell_p))
+        out.append(fine)
+        out += preference_tables(result.fine.preference, pct, " (fine labels)")
     if result.gold:
         gold = Table(title="Against gold labels")
         for column in ("backend", "n", "accuracy", "Wilson CI", "macro F1"):
@@ -79,4 +90,25 @@ def tables(result: StatsResult) -> list[Table]:
             diff.add_row(d.a, d.b, str(d.n), _num(d.accuracy_diff), _ci(d.accuracy_diff_ci), _num(d.macro_f1_diff),
                          _ci(d.macro_f1_diff_ci))
         out.append(diff)
+    return out
+
+
+def preference_tables(studies, pct: str, what: str) -> list[Table]:
+    """The preference study per pair: shift tests, then each rating's share on both sides."""
+    out = []
+    for st in studies:
+        shift = Table(title=f"Preference study{what}: {st.a} vs {st.b} over {st.n} items rated by both")
+        for column in ("ratings differ", "exact CI", "a higher / b higher", "mean a - b", "Wilcoxon p",
+                       "Stuart-Maxwell p", "kappa lin", "kappa quad"):
+            shift.add_column(column, justify="right")
+        shift.add_row(f"{_num(st.differ_share)} ({st.differ}/{st.n})", _ci(st.differ_ci_exact),
+                      f"{st.a_higher} / {st.b_higher}", _num(st.mean_difference), _p(st.wilcoxon_p),
+                      _p(st.stuart_maxwell_p), _num(st.kappa_linear), _num(st.kappa_quadratic))
+        shares = Table(title=f"Share of each rating{what} (Wilson {pct}), paired McNemar p")
+        for column in ("rating", st.a, f"{st.a} CI", st.b, f"{st.b} CI", "a - b", "McNemar p"):
+            shares.add_column(column, justify="left" if column == "rating" else "right")
+        for r in st.shares:
+            shares.add_row(r.rating, _num(r.share_a), _ci(r.ci_a), _num(r.share_b), _ci(r.ci_b), _num(r.difference),
+                           _p(r.mcnemar_p))
+        out += [shift, shares]
     return out
