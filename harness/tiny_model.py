@@ -1,10 +1,11 @@
 """Teach the tiny offline gpt-oss to answer in Harmony, so the offline demo yields parseable labels.
 
 The offline default model (`tiny-gpt-oss`) is the real GptOss architecture with the real o200k vocab, but tiny
-(2 layers, hidden 64); randomly initialised it emits noise. `train_tiny_model` gives it ~45 s of CPU training on
-synthetic classification prompts, rendered by BOTH openai-harmony and the chat template (so either path yields a
-well-formed completion), with the built-in scenarios' policies, prompt formats and label formats but synthetic case
-texts written here (the built-in cases stay held out). It learns four scenarios' answers (`TASKS`): spam (a JSON
+(2 layers, hidden 64); randomly initialised it emits noise. `train_tiny_model` gives it ~30 s of CPU training on
+synthetic classification prompts rendered by openai-harmony only, as gpt-oss itself was trained (the chat
+template's render is out of its training distribution, yet close enough that it answers well-formed there too;
+where the render moves a label, that is a real render-caused difference), with the built-in scenarios' policies,
+prompt formats and label formats but synthetic case texts written here (the built-in cases stay held out). It learns four scenarios' answers (`TASKS`): spam (a JSON
 object), likert-opinions (a rating 1-5), toxic-simple and prompt-formats (a digit 0/1, the latter under all three
 prompt formats); not tool-calls. Every completion is a short Harmony answer:
 
@@ -41,7 +42,10 @@ if TYPE_CHECKING:
 TINY_MODEL_VERSION = "harmony-v4"
 MARKER_FILE = "tiny_model.json"
 
-RENDERERS = ("harmony", "hf-template")
+# Trained on openai-harmony renders only, as gpt-oss itself was: the chat template's render (and any other) is out of
+# its training distribution, so a render difference can move a label, as it can on the real model. Evaluated on both.
+TRAIN_RENDERERS = ("harmony",)
+RENDERERS = ("harmony", "hf-template")  # the renders it is evaluated (and must answer parseably) under
 # Dates the training prompts carry (the `Current date:` line): spread so that any run date is "in distribution".
 TRAIN_DATES = tuple(f"{year}-{month:02d}-{day:02d}" for year in (2024, 2025, 2026, 2027)
                     for month, day in ((1, 3), (3, 17), (5, 28), (8, 9), (10, 21), (12, 30)))
@@ -823,9 +827,9 @@ def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS,
         weights: list[float] = []
         for task in TASKS:
             scenario_effort = _scenario(task.scenario).reasoning_effort
-            per_group = task.weight / (len(task.prompt_formats) * len(RENDERERS) * len(TRAIN_DATES))
+            per_group = task.weight / (len(task.prompt_formats) * len(TRAIN_RENDERERS) * len(TRAIN_DATES))
             for fmt in task.prompt_formats:
-                for renderer in RENDERERS:
+                for renderer in TRAIN_RENDERERS:
                     for date in TRAIN_DATES:
                         effort = scenario_effort if rng.random() < 0.75 else _pick(rng, EFFORTS)
                         groups.append(build_group(assets, task, renderer, date, effort, encode, fmt))
@@ -931,7 +935,7 @@ def train_tiny_model(model, tokenizer_dir, *, seed: int = 0, steps: int = STEPS,
     return TrainingReport(version=TINY_MODEL_VERSION, recipe=recipe_hash(), seed=seed, steps=steps, batch=batch,
                           seconds=round(time.perf_counter() - started, 1), first_loss=round(losses[0], 4),
                           final_loss=round(sum(losses[-10:]) / min(10, len(losses)), 4),
-                          tasks=tuple(t.scenario for t in TASKS), renderers=RENDERERS,
+                          tasks=tuple(t.scenario for t in TASKS), renderers=TRAIN_RENDERERS,
                           trained_input_rows=len(in_vocab), trained_output_rows=len(out_vocab))
 
 
