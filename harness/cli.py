@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "harness.commands.scenario_cmd",
     "harness.commands.serve_cmd",
     "harness.commands.report_cmd",
+    "harness.commands.explain_cmd",
     "harness.commands.compare_cmd",
     "harness.commands.stats_cmd",
     "harness.commands.fingerprint_cmd",

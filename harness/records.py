@@ -29,6 +29,9 @@ class Completion:
     sent_body: dict[str, Any] | None = None  # the request body as sent (never headers, never secrets)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"name", "arguments"}] as returned
     raw: dict[str, Any] | None = None  # the response body, for evidence
+    # Per output token, OpenAI's shape: {"token": str, "logprob": float, "top_logprobs": [{"token", "logprob"}]}
+    # (special tokens spelled as text, "<|channel|>"); None where the backend exposes none (or was not asked).
+    output_logprobs: list[dict[str, Any]] | None = None
 
 
 class BackendError(Exception):
@@ -64,6 +67,10 @@ class RunRecord:
     fine_label: str | None = None  # the parser's finer label ("SP2.a", a rating, a dict as sorted JSON)
     label_score: float | None = None  # the parser's score (a module's float_label/score/confidence)
     label_metadata: dict[str, Any] | None = None  # what a policy module returned beside its labels
+    # P(label) at the token that decides the answer (harness.explain.probabilities), for each candidate label
+    label_probs: dict[str, float] | None = None
+    label_margin: float | None = None  # top-1 minus top-2 of label_probs
+    label_probs_exposed: bool | None = None  # False: the backend exposes no logprobs (never guessed); None: unknown
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

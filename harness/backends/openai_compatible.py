@@ -6,6 +6,10 @@ sampling (a value set in the backend's `sampling` table overrides the request's)
 field (the backend's value, else the request's), and `options.extra_body` merged on top (e.g. Groq's
 `reasoning_format`). The SDK's own retries are off (`max_retries=0`): the orchestrator retries.
 
+`options.logprobs = K` sends `logprobs: true, top_logprobs: K` (merged into the extra body, so part of the
+fingerprint) and keeps `choices[0].logprobs.content` as `Completion.output_logprobs`. Providers that reject it
+(Groq answers 400) must not be asked: their answers record label probabilities as not exposed.
+
 `return_token_ids` (vLLM >= 0.10.2 answers with `prompt_token_ids` and `choices[0].token_ids`): sent when
 `options.return_token_ids` is true, or, when that option is not given, when `options.server = "vllm"`. It is not
 sent by default because other servers reject unknown fields (`transformers serve` answers 422, Groq 400).
@@ -109,6 +113,7 @@ def completion_from_body(data: dict[str, Any], headers: Mapping[str, str] | None
         sent_body=sent_body,
         tool_calls=tool_calls,
         raw=data,
+        output_logprobs=output_logprobs_from_choice(choice),
     )
 
 
@@ -131,6 +136,33 @@ def extra_body_option(config: BackendConfig) -> dict[str, Any]:
     return dict(extra_body)
 
 
+def logprobs_option(config: BackendConfig) -> int | None:
+    """`options.logprobs = K`: ask for the top-K logprobs of every output token (None: not asked)."""
+    value = config.options.get("logprobs")
+    if value is None or value is False:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
+        raise HarnessError(f"backend {config.name!r}: options.logprobs must be an integer 0..20 (top-K), "
+                           f"got {value!r}")
+    return value
+
+
+def output_logprobs_from_choice(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """`choices[0].logprobs.content` in OpenAI's shape: token, logprob and its top_logprobs (bytes dropped)."""
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list):
+        return None
+    out = []
+    for entry in content:
+        if not isinstance(entry, dict):
+            continue
+        top = [{"token": t.get("token"), "logprob": t.get("logprob")}
+               for t in entry.get("top_logprobs") or [] if isinstance(t, dict)]
+        out.append({"token": entry.get("token"), "logprob": entry.get("logprob"), "top_logprobs": top})
+    return out
+
+
 class OpenAICompatibleBackend(RemoteBackend):
     def __init__(self, config: BackendConfig, context: BackendContext):
         if not config.base_url:
@@ -145,6 +177,10 @@ class OpenAICompatibleBackend(RemoteBackend):
         self.return_token_ids = bool(option) if option is not None else config.options.get("server") == "vllm"
         if self.return_token_ids:
             self._extra_body.setdefault("return_token_ids", True)
+        self.top_logprobs = logprobs_option(config)
+        if self.top_logprobs is not None:  # in the sent fields, hence in the fingerprint (extra_body)
+            self._extra_body.setdefault("logprobs", True)
+            self._extra_body.setdefault("top_logprobs", self.top_logprobs)
         import openai  # noqa: F401  -- here, not in the first request: its ~1 s import would eat that request's timeout
 
     def fingerprint_extra(self) -> dict[str, Any]:

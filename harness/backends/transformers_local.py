@@ -13,6 +13,10 @@
 Both split analysis, final and tool calls from the generated token ids with the Harmony parser (never by searching
 decoded text). An output with no channel anywhere (a model that does not speak Harmony) becomes plain `text`; one
 that stopped during analysis has `text == ""`.
+Output logprobs (`Completion.output_logprobs`, OpenAI's shape): log_softmax of the RAW logits at each step (the
+model's own distribution, as vLLM's default logprobs), the chosen token and the top-K (`options.top_logprobs`,
+default 5), each id decoded alone with special tokens as text. `transformers-harmony` runs `generate_from_ids`
+(`output_logits`); the pipeline's logits are read by a forward hook on the model during the pipeline's own call.
 Greedy unless the effective temperature is > 0 (then sampled, seeded with `seed`, default 0). `max_new_tokens`
 comes from `max_tokens` (default 256). Generation runs in a worker thread; calls on one model are serialized (a
 lock per model: two generations at once only fight over the same CPU cores). Batches pad on the left.
@@ -90,6 +94,17 @@ def generation_kwargs(config: BackendConfig, request: ChatRequest) -> dict[str, 
     return kwargs
 
 
+DEFAULT_TOP_LOGPROBS = 5
+
+
+def local_top_logprobs(config: BackendConfig) -> int:
+    """Top-K alternatives kept per output token (`options.top_logprobs`, default 5; the chosen token always)."""
+    value = config.options.get("top_logprobs", DEFAULT_TOP_LOGPROBS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise HarnessError(f"backend {config.name!r}: options.top_logprobs must be a non-negative integer")
+    return value
+
+
 def _seed(config: BackendConfig, request: ChatRequest) -> int:
     return int(effective_sampling(config, request).get("seed") or 0)
 
@@ -127,6 +142,130 @@ def completion_from_output(prompt_ids: list[int], output_ids: list[int], tokeniz
                                   reasoning_tokens=reasoning_tokens),
                       prompt_token_ids=list(prompt_ids), output_token_ids=list(output_ids), sent_body=sent_body,
                       tool_calls=tool_calls)
+
+
+def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
+    """Each id decoded alone, special tokens spelled as text ("<|channel|>"), as vLLM's logprobs spell them."""
+    return [tokenizer.decode([int(i)], skip_special_tokens=False) for i in ids]
+
+
+def step_logprobs(logits: Any, chosen: list[int], tokenizer: Any, top_logprobs: int) -> list[dict[str, Any]]:
+    """One row's output logprobs from its raw logits (steps x vocab): log_softmax in float32, the chosen token's
+    logprob and the top-K alternatives, in OpenAI's shape (as vLLM returns them by default: the model's own
+    distribution, before temperature or any other processing)."""
+    import torch
+
+    logprobs = torch.log_softmax(logits[: len(chosen)].float(), dim=-1)
+    chosen_lp = logprobs.gather(1, torch.tensor(chosen, dtype=torch.long)[:, None])[:, 0].tolist()
+    k = max(0, min(int(top_logprobs), logprobs.shape[-1]))
+    values, indices = torch.topk(logprobs, k, dim=-1) if k else (None, None)
+    texts = token_texts(tokenizer, chosen)
+    out = []
+    for step, token in enumerate(chosen):
+        top = []
+        if k:
+            ids = indices[step].tolist()
+            top = [{"token": text, "logprob": float(v)}
+                   for text, v in zip(token_texts(tokenizer, ids), values[step].tolist())]
+        out.append({"token": texts[step], "logprob": float(chosen_lp[step]), "top_logprobs": top})
+    return out
+
+
+def generate_from_ids(loaded: LoadedModel, prompts: list[list[int]], gen: dict[str, Any], seed: int, *,
+                      top_logprobs: int = 5, sent_bodies: list | None = None) -> list[Completion]:
+    """`model.generate` on token ids (left-padded batch, under the model's lock, seeded), each Completion with its
+    output logprobs: log_softmax of the RAW logits at each step (`output_logits`), the chosen token and the top-K.
+    `gen`: generate kwargs (`generation_kwargs`); `sent_bodies`: one evidence body per prompt (default: the ids
+    and `gen`)."""
+    import torch
+
+    if not prompts:
+        return []
+    width = max(len(p) for p in prompts)
+    input_ids = torch.tensor([[PAD_ID] * (width - len(p)) + list(p) for p in prompts], dtype=torch.long)
+    attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
+    kwargs = {**gen, "output_logits": True, "return_dict_in_generate": True}
+    with loaded.lock, torch.inference_mode():
+        torch.manual_seed(seed)
+        out = loaded.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+    steps = out.logits or ()  # one batch x vocab tensor per step (generate keeps them all: memory ~ steps x vocab)
+    completions = []
+    for row, (sequence, prompt) in enumerate(zip(out.sequences.tolist(), prompts)):
+        output = cut_at_stop(sequence[width:])
+        sent = sent_bodies[row] if sent_bodies is not None else {"prompt_token_ids": list(prompt), "generate": gen}
+        completion = completion_from_output(list(prompt), output, loaded.tokenizer, sent)
+        rows = [step[row] for step in steps[:len(output)]]
+        completion.output_logprobs = (step_logprobs(torch.stack(rows), output, loaded.tokenizer, top_logprobs)
+                                      if rows else [])
+        completions.append(completion)
+    return completions
+
+
+class _RawLogitsRecorder:
+    """The raw logits of every decoding step of `generate` calls we do not drive ourselves (the pipeline's): a
+    forward hook on the model sees each step's last-position logits (before any logits processor) and reduces them
+    at once to what output logprobs need: the top-K, and the chosen token's logprob, read when the next step feeds
+    that token back (the last step's from the generated sequence, `finish`). Memory: one batch x vocab row."""
+
+    def __init__(self, model: Any, top_logprobs: int):
+        self.model, self.k = model, top_logprobs
+        self.calls: list[list[dict[str, Any]]] = []  # per generate call: per step {"top": ..., "chosen": [...]}
+        self._pending = None  # the last step's log-probs (batch x vocab), until its chosen tokens are known
+        self._handle = None
+
+    def __enter__(self):
+        self._handle = self.model.register_forward_hook(self._hook, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.remove()
+
+    def _chosen(self, tokens: list[int]) -> None:
+        self.calls[-1][-1]["chosen"] = [(int(t), float(self._pending[row, int(t)])) for row, t in enumerate(tokens)]
+        self._pending = None
+
+    def _hook(self, module, args, kwargs, output) -> None:
+        import torch
+
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
+        logits = getattr(output, "logits", None)
+        if logits is None or input_ids is None:
+            return
+        if self._pending is None or input_ids.shape[1] > 1:  # a prefill: a new generate call
+            self._pending = None
+            self.calls.append([])
+        else:
+            self._chosen(input_ids[:, -1].tolist())
+        logprobs = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
+        top = None
+        if self.k:
+            values, indices = torch.topk(logprobs, min(self.k, logprobs.shape[-1]), dim=-1)
+            top = (values.tolist(), indices.tolist())
+        self.calls[-1].append({"top": top, "chosen": None})
+        self._pending = logprobs
+
+    def finish(self, last_tokens: list[int]) -> None:
+        """After a generate call: the last step's chosen tokens, one per row, from the generated sequences."""
+        if self._pending is not None and self.calls and self.calls[-1]:
+            self._chosen(last_tokens)
+        self._pending = None
+
+    def row(self, call: int, row: int, output: list[int], tokenizer: Any) -> list[dict[str, Any]] | None:
+        steps = self.calls[call] if call < len(self.calls) else []
+        if len(steps) < len(output):
+            return None
+        out = []
+        for step, token in zip(steps, output):
+            chosen = step["chosen"][row] if step["chosen"] else None
+            if chosen is None or chosen[0] != token:
+                return None  # the hook's view does not match what the pipeline returned: record nothing
+            top = []
+            if step["top"] is not None:
+                values, indices = step["top"]
+                top = [{"token": text, "logprob": float(v)}
+                       for text, v in zip(token_texts(tokenizer, indices[row]), values[row])]
+            out.append({"token": token_texts(tokenizer, [token])[0], "logprob": chosen[1], "top_logprobs": top})
+        return out
 
 
 class _LocalBackend:
@@ -219,18 +358,23 @@ class TransformersPipelineBackend(_LocalBackend):
         for index, (_, tools) in enumerate(chats):
             by_tools.setdefault(json.dumps(tools, sort_keys=True), []).append(index)
         sequences: dict[int, list[int]] = {}
+        where: dict[int, tuple[int, int]] = {}  # request index -> (generate call, row) in the recorder
         with loaded.lock:
             if loaded.pipeline is None:
                 loaded.pipeline = pipeline("text-generation", model=loaded.model, tokenizer=tokenizer)
             pipe = loaded.pipeline
             torch.manual_seed(_seed(self.config, requests[0]))
-            for indices in by_tools.values():
-                tools = chats[indices[0]][1]
-                result = pipe([chats[i][0] for i in indices], batch_size=len(indices), return_tensors=True,
-                              tokenizer_encode_kwargs=template_kwargs or None,
-                              **({"tools": tools} if tools else {}), **gen)
-                for i, item in zip(indices, result):
-                    sequences[i] = [int(t) for t in item[0]["generated_token_ids"]]
+            with _RawLogitsRecorder(loaded.model, local_top_logprobs(self.config)) as recorder:
+                for call, indices in enumerate(by_tools.values()):
+                    tools = chats[indices[0]][1]
+                    result = pipe([chats[i][0] for i in indices], batch_size=len(indices), return_tensors=True,
+                                  tokenizer_encode_kwargs=template_kwargs or None,
+                                  **({"tools": tools} if tools else {}), **gen)
+                    for row, (i, item) in enumerate(zip(indices, result)):
+                        sequences[i] = [int(t) for t in item[0]["generated_token_ids"]]
+                        where[i] = (call, row)
+                    recorder.finish([sequences[i][-1] for i in indices])
+            one_call_per_group = len(recorder.calls) == len(by_tools)
         completions = []
         for index, (messages, tools) in enumerate(chats):
             sequence = sequences[index]
@@ -246,7 +390,10 @@ class TransformersPipelineBackend(_LocalBackend):
             output = cut_at_stop(sequence[pads + len(prompt):])
             sent = {"messages": messages, **({"tools": tools} if tools else {}),
                     "chat_template_kwargs": template_kwargs, "generate": gen}
-            completions.append(completion_from_output(prompt, output, tokenizer, sent))
+            completion = completion_from_output(prompt, output, tokenizer, sent)
+            if one_call_per_group:  # else the hook's steps cannot be matched to rows: logprobs not exposed
+                completion.output_logprobs = recorder.row(*where[index], output, tokenizer)
+            completions.append(completion)
         return completions
 
 
@@ -260,23 +407,10 @@ class TransformersHarmonyBackend(_LocalBackend):
         return get_renderer("harmony", self.assets).render(request, date=date or prompt_date())
 
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
-        import torch
-
-        loaded = self.loaded()
         prompts = [self.prompt_ids(r) for r in requests]
         gen = generation_kwargs(self.config, requests[0])
-        width = max(len(p) for p in prompts)
-        input_ids = torch.tensor([[PAD_ID] * (width - len(p)) + p for p in prompts], dtype=torch.long)
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
-        with loaded.lock, torch.inference_mode():
-            torch.manual_seed(_seed(self.config, requests[0]))
-            out = loaded.model.generate(input_ids=input_ids, attention_mask=attention, **gen)
-        completions = []
-        for row, prompt in zip(out.tolist(), prompts):
-            output = cut_at_stop(row[width:])
-            sent = {"prompt_token_ids": prompt, "generate": gen}
-            completions.append(completion_from_output(prompt, output, loaded.tokenizer, sent))
-        return completions
+        return generate_from_ids(self.loaded(), prompts, gen, _seed(self.config, requests[0]),
+                                 top_logprobs=local_top_logprobs(self.config))
 
 
 @backend("transformers-pipeline", "local model through transformers pipeline('text-generation') and its chat template")

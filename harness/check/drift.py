@@ -83,7 +83,12 @@ class DriftReport:
 
 
 def check_run(run_dir: str | Path, baseline_path: str | Path, *, margin: float = 0.05, confidence: float = 0.95,
-              reference: str | None = None, seed: int = 0) -> DriftReport:
+              reference: str | None = None, seed: int = 0, fail_on_causes: tuple[str, ...] = ()) -> DriftReport:
+    from harness.explain.attribution import CAUSES
+
+    unknown = [c for c in fail_on_causes if c not in CAUSES]
+    if unknown:
+        raise HarnessError(f"--fail-on-cause {unknown[0]!r} is not a flip cause (causes: {', '.join(CAUSES)})")
     if not 0 < margin < 1:
         raise HarnessError(f"--max-disagreement must be between 0 and 1 (got {margin})")
     if not 0 < confidence < 1:
@@ -126,9 +131,30 @@ def check_run(run_dir: str | Path, baseline_path: str | Path, *, margin: float =
     results.append(renderer_pairs_check(baseline.get("renders"), run_renders))
     if reference is not None:
         results += reference_checks(run, reference, confidence, margin, seed)
+    if fail_on_causes:
+        results.append(cause_check(run.path, fail_on_causes))
     return DriftReport(run=str(run.path), baseline=str(baseline_path), scenario=str(run_scenario.get("name")),
                        confidence=confidence, margin=margin, reference=reference, shared_cases=len(shared),
                        results=results, notes=notes)
+
+
+def cause_check(run_dir: Path, causes: tuple[str, ...]) -> CheckResult:
+    """Fail when the run's attribution (`harness explain`) names flips of these causes between its backends."""
+    from harness.explain.run import load_attribution
+
+    name = "flip-causes"
+    attribution = load_attribution(run_dir)
+    if attribution is None:
+        return CheckResult(RENDERERS, name, "fail", "no attribution.json in the run: run `harness explain RUN` "
+                                                    "(or compare without --no-explain) before gating on causes")
+    flips = [f for f in attribution.get("flips") or [] if f.get("cause") in causes]
+    if not flips:
+        return CheckResult(RENDERERS, name, "pass", f"no {'/'.join(causes)} flip among "
+                                                    f"{len(attribution.get('flips') or [])} flips")
+    counts = {c: sum(f["cause"] == c for f in flips) for c in causes}
+    return CheckResult(RENDERERS, name, "fail",
+                       ", ".join(f"{n} {c}" for c, n in counts.items() if n) + " flip(s) between backends",
+                       cases=sorted({f["case_id"] for f in flips}), details={"counts": counts})
 
 
 # --------------------------------------------------------------------------------------------------------- labels

@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--junit", default=None, help="write JUnit XML here (one testcase per backend and check)")
     check.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default 0.95)")
     check.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    check.add_argument("--fail-on-cause", default=None, metavar="CAUSES",
+                       help="also fail on flips between the run's backends with these causes, comma-separated "
+                            "(render, server, sampling, unexplained; from `harness explain`)")
     check.add_argument("--json", action="store_true", help="print the report as one JSON object")
     check.set_defaults(func=run_check)
 
@@ -43,8 +46,9 @@ def run_check(args: argparse.Namespace) -> int:
     from harness.check import check_run, markdown, rich_table, write_junit
     from harness.errors import DriftFound
 
+    causes = tuple(c.strip() for c in (args.fail_on_cause or "").split(",") if c.strip())
     report = check_run(args.run, args.baseline, margin=args.max_disagreement, confidence=args.confidence,
-                       reference=args.reference, seed=args.seed)
+                       reference=args.reference, seed=args.seed, fail_on_causes=causes)
     # Outputs first, verdict last: a failing gate still leaves its evidence behind.
     if args.junit:
         write_junit(report, args.junit)

@@ -28,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tokens", type=int, default=None, help="output budget for the offline profile")
     parser.add_argument("--online", action="store_true", help="allow fetching a scenario's HF dataset")
     parser.add_argument("--no-report", action="store_true", help="skip report.md / report.html / summary.json")
+    parser.add_argument("--no-explain", action="store_true",
+                        help="skip attributing flips (render, sampling, server) and the replays it needs")
+    parser.add_argument("--replay-backend", default=None,
+                        help="the local backend flips are replayed on (default: the run's transformers-harmony)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
     sweep = parser.add_argument_group("latency sweep (instead of a comparison: one backend, synthetic prompts)")
@@ -54,6 +58,19 @@ def run(args: argparse.Namespace) -> int:
                              capture=args.capture, date=args.date, progress=not args.no_progress and not args.json,
                              max_tokens=args.max_tokens, online=args.online, cases=args.cases)
     result = run_compare(options)
+    if not args.no_explain:
+        from harness.errors import HarnessError
+        from harness.explain.run import explain_run
+
+        # the run is stored and its tables written: an attribution that cannot be made is a note, not a lost run
+        try:
+            attribution = explain_run(result.run_dir, replay_backend=args.replay_backend)
+            result.files["attribution"] = str(result.run_dir / "attribution.json")
+            result.notes.append(f"why labels differ: {attribution.headline()}")
+        except HarnessError as exc:
+            if args.replay_backend:  # asked for explicitly: bad input
+                raise
+            result.notes.append(f"no attribution of flips: {exc}")
     if not args.no_report:
         from harness.report import write_reports
 

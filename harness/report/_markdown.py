@@ -64,6 +64,7 @@ def render_markdown(s: dict[str, Any]) -> str:
     names = ", ".join(s["backends"]) or DASH
     out = [f"# Backend equivalence: `{scenario.get('name', DASH)}` on {names}", ""]
     out += _verdicts(s)
+    out += _why(s)
     out += _labels(s)
     out += _preference_section(s)
     out += _fine_section(s)
@@ -73,6 +74,7 @@ def render_markdown(s: dict[str, Any]) -> str:
     out += _divergent(s)
     out += _wire_sample(s)
     out += _output_level(s)
+    out += _label_probabilities(s)
     out += _latency(s)
     out += _leaks(s)
     out += _notes_and_files(s)
@@ -113,6 +115,37 @@ def _verdicts(s: dict[str, Any]) -> list[str]:
     out += [f"- {esc(n)}" for n in notes] + ([""] if notes else [])
     out += [(f"_Verdict: `equivalent` when the upper bound of the excess disagreement over the noise floor is below "
             f"the margin, `different` when its lower bound is above zero, else `inconclusive`. {DASH_NOTE}_"), ""]
+    return out
+
+
+def _why(s: dict[str, Any]) -> list[str]:
+    """Why labels differ: each flip's cause (render, sampling, server, unexplained) with its evidence."""
+    attribution = s.get("attribution")
+    if not attribution:
+        return []
+    out = ["## Why labels differ", "", f"**{esc(attribution['headline'])}.**", ""]
+    if attribution.get("replay_backend"):
+        replays = attribution.get("replays") or {}
+        line = (f"_Replays on `{attribution['replay_backend']}` (greedy, and {attribution['seeds']} seeds with the "
+                f"backend's sampling where it samples): {replays.get('generated', 0)} generated, "
+                f"{replays.get('reused', 0)} reused. A near-tie is a label-probability margin under "
+                f"{num(attribution.get('near_tie_margin'), 2)}._")
+        out += [line, ""]
+    out += [f"- {esc(note)}" for note in attribution.get("notes") or []]
+    flips = attribution.get("flips") or []
+    if not flips:
+        return out + ["No case where two backends' labels differ on the same repeat.", ""]
+    by_cause: dict[str, list[dict[str, Any]]] = {}
+    for flip in flips:
+        by_cause.setdefault(flip["cause"], []).append(flip)
+    for cause, group in by_cause.items():
+        rows = [[f"{f['a']} vs {f['b']}", code(f["case_id"]), f["repeat"], code(f["label_a"]), code(f["label_b"]),
+                 ", ".join(code(c) for c in (f["evidence"].get("render_classes") or [])) or DASH, esc(f["why"])]
+                for f in group[:50]]
+        body = table(["pair", "case", "repeat", "label a", "label b", "render classes", "why"], rows)
+        if len(group) > 50:
+            body += [f"(+{len(group) - 50} more in summary.json)", ""]
+        out += details(f"{code(cause)}: {len(group)} flip{'s' if len(group) != 1 else ''}", body)
     return out
 
 
@@ -488,6 +521,47 @@ def _output_level(s: dict[str, Any]) -> list[str]:
                    num(p["prompt_differs"]),
                    f"{num(p.get('first_divergence_median'))} / {num(p.get('first_divergence_min'))}"]
                   for p in pairs])
+    with_logprobs = [p for p in pairs if p.get("logprobs")]
+    if with_logprobs:
+        out += ["", ("Per-token logprobs where both saw identical prompt ids (as vLLM's `check_logprobs_close`): "
+                     "positions compared up to the first divergence, how many chose another top token, and the "
+                     "largest logprob gap where both chose the same token."), ""]
+        rows = []
+        for p in with_logprobs:
+            lp = p["logprobs"]
+            at = lp.get("max_gap_at") or {}
+            where = f"{code(at.get('case_id'))} #{at.get('repeat')} @ {at.get('position')}" if at else DASH
+            rows.append([f"{p['a']} vs {p['b']}", num(lp["n"]), num(lp["positions"]),
+                         f"{num(lp['top_differs'])} ({pct(lp.get('top_differs_share'))})",
+                         interval(lp.get("top_differs_ci_wilson")), num(lp.get("first_divergence_min")),
+                         num(lp.get("max_gap"), 5), where])
+        out += table(["pair", "items", "positions", "top token differs", "95% CI (Wilson)", "first divergence (min)",
+                      "largest logprob gap", "where"], rows)
+    return out
+
+
+def _label_probabilities(s: dict[str, Any]) -> list[str]:
+    """P(label) at the deciding token: near-ties per backend, |P_a - P_b| per pair."""
+    lp = s.get("label_probabilities") or {}
+    backends = lp.get("backends") or []
+    if not backends:
+        return []
+    out = ["## Label probabilities", "",
+           (f"P(label) at the token that decides each answer, from the backend's output logprobs (top-K: lower "
+            f"bounds). Near-tie: top-two margin under {num(lp.get('near_tie_margin'))}. \"not exposed\": the "
+            "backend returns no logprobs; nothing is guessed."), ""]
+    out += table(["backend", "answers", "logprobs", "with P(label)", "near-ties", "95% CI (Wilson)",
+                  "median margin"],
+                 [[b["backend"], num(b["answers"]), b["status"], num(b["with_probs"]),
+                   f"{num(b['near_ties'])} ({pct(b.get('near_tie_share'))})", interval(b.get("near_tie_ci_wilson")),
+                   num(b.get("margin_median"))] for b in backends])
+    pairs = [p for p in lp.get("pairs") or [] if p.get("n")]
+    if pairs:
+        out += ["", "Mean |P_a(label) - P_b(label)| on shared (case, repeat) items (case bootstrap interval):", ""]
+        out += table(["pair", "items", "cases", "mean |ΔP|", "95% CI", "max |ΔP|", "both near-tie"],
+                     [[f"{p['a']} vs {p['b']}", num(p["n"]), num(p["cases"]), num(p.get("mean_abs_diff"), 4),
+                       interval(p.get("mean_abs_diff_ci"), as_pct=False, digits=4), num(p.get("max_abs_diff"), 4),
+                       num(p["both_near_tie"])] for p in pairs])
     return out
 
 

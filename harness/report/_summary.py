@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.explain.run import load_attribution
 from harness.jsonsafe import plain
 from harness.records import RunRecord
 from harness.report._lint import lint_summary
@@ -44,9 +45,11 @@ def build_summary(folder: RunFolder) -> dict[str, Any]:
                     "params": param_classes(folder, backends, bodies),
                     "output": output_classes(findings),
                     "lint": lint_summary(folder)},
+        "attribution": load_attribution(folder.path),
         "divergent_cases": divergent_cases(folder, backends, bodies),
         "wire_sample": wire_sample(folder, backends, bodies),
         "output_level": output_level(folder.records),
+        "label_probabilities": label_probabilities(folder.records),
         "latency": latency(folder.records, backends),
         "leaks": leaks(findings, backends),
         "files": {},
@@ -438,12 +441,23 @@ def output_level(records: list[RunRecord], shown: int = 5) -> list[dict[str, Any
     ids were identical (then a different output is `numerics`)."""
     from harness.stats import compare_outputs
 
-    rows = [(r.case_id, r.repeat, r.backend, r.completion.prompt_token_ids, r.completion.output_token_ids)
+    rows = [(r.case_id, r.repeat, r.backend, r.completion.prompt_token_ids, r.completion.output_token_ids,
+             r.completion.output_logprobs)
             for r in records if r.completion is not None and r.completion.output_token_ids is not None]
     pairs = [pair.to_json() for pair in compare_outputs(rows)]
     for pair in pairs:
         pair["divergences"] = pair["divergences"][:shown]
     return [pair for pair in pairs if pair["n"]]
+
+
+def label_probabilities(records: list[RunRecord]) -> dict[str, Any]:
+    """P(label) at the deciding token: per backend the share of near-ties, per pair the mean |P_a - P_b| on
+    shared items (harness.stats._label_probs)."""
+    from harness.stats._label_probs import label_probability_stats
+
+    rows = [(r.case_id, r.repeat, r.backend, r.label_probs_exposed, r.label_probs, r.label_margin)
+            for r in records if r.completion is not None]
+    return label_probability_stats(rows).to_json()
 
 
 def wire_sample(folder: RunFolder, backends: list[str], sent: Bodies) -> dict[str, Any]:

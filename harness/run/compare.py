@@ -134,6 +134,7 @@ def run_compare(options: CompareOptions) -> CompareResult:
 def _labeler(scenario, model: str | None):
     """(case_id, completion) -> (label, ok, detail, extras) for one backend: the parser reads a ModelResponse, the
     final answer as a str carrying the reasoning, this backend's model, the case's prompt and the policy."""
+    from harness.explain.probabilities import record_fields
     from harness.labels import ModelResponse
 
     parser = scenario.label_parser()
@@ -143,8 +144,10 @@ def _labeler(scenario, model: str | None):
         response = ModelResponse(completion.text, reasoning=completion.reasoning, model=model,
                                  prompt=prompts.get(case_id), system_prompt=scenario.policy)
         result = parser.parse(response)
-        return result.label, result.ok, result.detail, {"fine_label": result.fine_label, "score": result.score,
-                                                        "metadata": result.metadata}
+        extras = {"fine_label": result.fine_label, "score": result.score, "metadata": result.metadata}
+        # P(label) at the deciding token where the backend returned logprobs; "not exposed" where it did not
+        extras.update(record_fields(completion.output_logprobs, parser, result.label if result.ok else None))
+        return result.label, result.ok, result.detail, extras
 
     return labeler
 

@@ -44,7 +44,8 @@ class RunSummary:
 
 
 # (case_id, completion) -> (label, ok, detail) or (label, ok, detail, extras); extras may hold `fine_label`,
-# `score` and `metadata`, stored on the record beside the label
+# `score`, `metadata` and the label probabilities (`label_probs`, `label_margin`, `label_probs_exposed`), stored on
+# the record beside the label
 Labeler = Callable[[str, Completion], tuple]
 
 
@@ -179,7 +180,9 @@ class Orchestrator:
                            error_cause=error.cause if error else None, error_message=str(error) if error else None,
                            latency_s=latency, attempts=attempts, started_at=started_at, label=label,
                            label_ok=label_ok, label_detail=label_detail, fine_label=extras.get("fine_label"),
-                           label_score=extras.get("score"), label_metadata=extras.get("metadata"))
+                           label_score=extras.get("score"), label_metadata=extras.get("metadata"),
+                           label_probs=extras.get("label_probs"), label_margin=extras.get("label_margin"),
+                           label_probs_exposed=extras.get("label_probs_exposed"))
         self.store.append(record)
         if error is None:
             self.summary.completed += 1

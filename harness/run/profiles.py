@@ -83,7 +83,7 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
         configs["vllm"] = BackendConfig(
             name="vllm", kind="openai-compatible", model=TINY_MODEL_ID, base_url=vllm.base_url,
             revision=assets.revision, sampling=sampling, concurrency=4, timeout=300,
-            options={"server": "vllm", "return_token_ids": True,
+            options={"server": "vllm", "return_token_ids": True, "logprobs": 5,  # P(label), numerics
                      "managed_server": _managed("vllm", assets, served_by=install.served_by,
                                                 harmony=install.harmony_package)})
     return {name: config for name, config in configs.items() if name in wanted}

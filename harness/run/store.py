@@ -118,6 +118,8 @@ def records_frame(records: list[RunRecord]):
     """One row per record, flat columns, for CSV/parquet export and statistics."""
     import pandas as pd
 
+    from harness.explain.probabilities import near_tie
+
     rows = []
     for record in records:
         completion = record.completion
@@ -127,6 +129,10 @@ def records_frame(records: list[RunRecord]):
             "label": record.label, "label_ok": record.label_ok, "label_detail": record.label_detail,
             "fine_label": record.fine_label, "label_score": record.label_score,
             "label_metadata": json.dumps(record.label_metadata, sort_keys=True) if record.label_metadata else None,
+            "label_probs": json.dumps(record.label_probs, sort_keys=True) if record.label_probs is not None else None,
+            "label_margin": record.label_margin,
+            "near_tie": near_tie(record.label_margin),
+            "label_probs_exposed": record.label_probs_exposed,
             "text": completion.text if completion else None,
             "reasoning": completion.reasoning if completion else None,
             "reasoning_field": completion.reasoning_field if completion else None,

@@ -21,6 +21,7 @@ class OutputRow(NamedTuple):
     backend: str
     prompt_ids: Sequence[int] | None  # None where the backend does not expose them
     output_ids: Sequence[int] | None
+    output_logprobs: Sequence[dict] | None = None  # Completion.output_logprobs, where exposed
 
 
 @dataclass
@@ -48,6 +49,24 @@ class OutputPairStats(_JsonMixin):
     first_divergence_min: int | None
     divergences: list[OutputDivergence] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    logprobs: LogprobsPairStats | None = None  # identical prompt ids and output logprobs on both sides
+
+
+@dataclass
+class LogprobsPairStats(_JsonMixin):
+    """Per-token numerics (harness.explain.numerics.compare_logprobs) over the items where both backends saw
+    identical prompt ids and returned output logprobs."""
+
+    n: int  # items compared
+    positions: int  # token positions compared, summed over items
+    top_differs: int  # of those, positions whose top token differs
+    top_differs_share: float | None
+    top_differs_ci_wilson: Interval
+    items_diverging: int  # items whose outputs part at some position
+    first_divergence_min: int | None
+    max_gap: float | None  # largest |logprob gap| where both chose the same token
+    max_gap_at: dict | None  # {"case_id", "repeat", "position"}
+    mean_gap: float | None  # mean of the items' mean gaps
 
 
 def first_divergence(a: Sequence[int], b: Sequence[int]) -> int | None:
@@ -91,6 +110,7 @@ def compare_outputs(rows: Iterable[OutputRow | tuple], *, confidence: float = 0.
             numerics += cause == "numerics"
             prompt_differs += cause == "prompt"
             divergences.append(OutputDivergence(case_id, repeat, position, prompt_identical, cause))
+        logprobs = _logprobs_pair(by_key, a, b, confidence)
         _, interval = proportion_cis(exact, n, confidence)
         positions = [d.position for d in divergences]
         notes = [] if n else ["no (case_id, repeat) with output ids on both sides"]
@@ -99,5 +119,34 @@ def compare_outputs(rows: Iterable[OutputRow | tuple], *, confidence: float = 0.
         results.append(OutputPairStats(
             a, b, n, exact, exact / n if n else None, interval, known, same_prompt, numerics, prompt_differs,
             float(np.median(positions)) if positions else None, min(positions) if positions else None,
-            divergences, notes))
+            divergences, notes, logprobs))
     return results
+
+
+def _logprobs_pair(by_key, a: str, b: str, confidence: float) -> LogprobsPairStats | None:
+    from harness.explain.numerics import compare_logprobs
+
+    found = []
+    for (case_id, repeat), entry in by_key.items():
+        ra, rb = entry.get(a), entry.get(b)
+        if ra is None or rb is None or not ra.output_logprobs or not rb.output_logprobs:
+            continue
+        if ra.prompt_ids is None or rb.prompt_ids is None or list(ra.prompt_ids) != list(rb.prompt_ids):
+            continue
+        found.append((case_id, repeat, compare_logprobs(list(ra.output_logprobs), list(rb.output_logprobs))))
+    if not found:
+        return None
+    positions = sum(r.positions for _, _, r in found)
+    differs = sum(r.top_differs for _, _, r in found)
+    wilson, _ = proportion_cis(differs, positions, confidence)
+    gaps = [(r.max_gap, c, k, r.max_gap_position) for c, k, r in found if r.max_gap is not None]
+    top = max(gaps, key=lambda g: g[0], default=None)
+    firsts = [r.first_divergence for _, _, r in found if r.first_divergence is not None]
+    means = [r.mean_gap for _, _, r in found if r.mean_gap is not None]
+    return LogprobsPairStats(
+        n=len(found), positions=positions, top_differs=differs,
+        top_differs_share=differs / positions if positions else None, top_differs_ci_wilson=wilson,
+        items_diverging=len(firsts), first_divergence_min=min(firsts) if firsts else None,
+        max_gap=top[0] if top else None,
+        max_gap_at={"case_id": top[1], "repeat": top[2], "position": top[3]} if top else None,
+        mean_gap=float(np.mean(means)) if means else None)

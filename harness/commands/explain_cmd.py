@@ -1,0 +1,39 @@
+"""`harness explain RUN`: why labels differ, flip by flip: render, sampling, server or unexplained, with evidence."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explain", help="attribute every flip of a compare run to render, sampling, server or unexplained")
+    parser.add_argument("run", type=Path, help="run folder written by `harness compare`")
+    parser.add_argument("--replay-backend", default=None,
+                        help="the run's local backend to replay prompts on (default: its transformers-harmony one)")
+    parser.add_argument("--seeds", type=int, default=None, help="sampled replays per prompt of a sampling backend")
+    parser.add_argument("--no-replay", action="store_true", help="attribute from stored evidence only")
+    parser.add_argument("--json", action="store_true", help="print the attribution as one JSON object")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.explain.run import DEFAULT_SEEDS, explain_run
+
+    attribution = explain_run(args.run, replay_backend=args.replay_backend, seeds=DEFAULT_SEEDS if args.seeds is None else args.seeds,
+                              replay=not args.no_replay)
+    if args.json:
+        print(json.dumps(attribution.to_json(), indent=2))
+        return 0
+    print(attribution.headline())
+    for flip in attribution.flips:
+        print(f"- {flip.cause:<11} {flip.a} vs {flip.b} on {flip.case_id}/{flip.repeat}: "
+              f"{flip.label_a!r} vs {flip.label_b!r}: {flip.why}")
+    for note in attribution.notes:
+        print(f"note: {note}")
+    if attribution.replay_backend:
+        print(f"replays on {attribution.replay_backend}: {attribution.replays.get('generated', 0)} generated, "
+              f"{attribution.replays.get('reused', 0)} reused")
+    return 0
