@@ -120,6 +120,26 @@ def test_seeded_sampling_is_reproducible_and_seed_matters(assets):
     assert any(sample(1) != sample(seed) for seed in range(2, 10))
 
 
+@pytest.mark.parametrize("kind", ["transformers-harmony", "transformers-pipeline"])
+def test_a_sampling_backend_draws_on_from_call_to_call_and_a_new_one_starts_over(assets, kind):
+    """Repeats of a sampling local backend differ (its noise floor is real); a fresh backend with the same seed
+    gives the same sequence of answers (a run is reproducible); other backends' draws do not disturb it."""
+    def backend():
+        return create_backend(BackendConfig(name="s", kind=kind,
+                                            sampling={"max_tokens": 8, "temperature": 1.0, "seed": 3}))
+
+    first = backend()
+    draws = [run(first.complete(SAME)).output_token_ids for _ in range(6)]
+    assert len({tuple(d) for d in draws}) > 1  # one seed, yet the calls differ
+    second, other = backend(), create_backend(BackendConfig(name="o", kind="transformers-harmony", sampling={
+        "max_tokens": 8, "temperature": 1.0, "seed": 99}))
+    again = []
+    for _ in range(6):
+        run(other.complete(SAME))  # interleaved draws of another sampling backend
+        again.append(run(second.complete(SAME)).output_token_ids)
+    assert again == draws
+
+
 def test_generation_leaves_the_event_loop_free(backends):
     async def scenario():
         ticks = 0

@@ -32,11 +32,14 @@ def _local(name: str, kind: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def render_run(tmp_path_factory):
-    """prompt-formats through the harmony path and the pipeline (chat template) on the same tiny model."""
-    out = tmp_path_factory.mktemp("explain-render") / "run"
-    run_compare(CompareOptions(scenario="prompt-formats", out=out, profile="offline",
-                               backends=["local-harmony", "local-pipeline"], repeats=1, capture=False,
-                               progress=False))
+    """prompt-formats through the harmony path and the pipeline (chat template) on the same tiny model, both
+    greedy: the render is their only difference."""
+    tmp = tmp_path_factory.mktemp("explain-render")
+    config = _config(tmp / "harness.toml", [*_local("local-harmony", "transformers-harmony"),
+                                            *_local("local-pipeline", "transformers-pipeline")])
+    out = tmp / "run"
+    run_compare(CompareOptions(scenario="prompt-formats", out=out, profile="config", config=config, repeats=1,
+                               capture=False, progress=False))
     return out, explain_run(out)
 
 

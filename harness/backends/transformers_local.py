@@ -109,6 +109,28 @@ def _seed(config: BackendConfig, request: ChatRequest) -> int:
     return int(effective_sampling(config, request).get("seed") or 0)
 
 
+class RngStream:
+    """One backend's own torch RNG stream: seeded once with its seed, then carried from call to call, as a
+    server seeded at start draws on. So the repeats of a sampling backend differ (its noise floor is real) while a
+    run stays reproducible, and no other backend's draws touch it. Use it under the model's lock."""
+
+    def __init__(self) -> None:
+        self._states: dict[int, Any] = {}
+
+    def enter(self, seed: int) -> None:
+        import torch
+
+        if seed in self._states:
+            torch.set_rng_state(self._states[seed])
+        else:
+            torch.manual_seed(seed)
+
+    def leave(self, seed: int) -> None:
+        import torch
+
+        self._states[seed] = torch.get_rng_state()
+
+
 def cut_at_stop(ids: list[int]) -> list[int]:
     """Generated ids up to and including the first stop token (generate pads finished rows after it)."""
     for index, token in enumerate(ids):
@@ -172,7 +194,8 @@ def step_logprobs(logits: Any, chosen: list[int], tokenizer: Any, top_logprobs: 
 
 
 def generate_from_ids(loaded: LoadedModel, prompts: list[list[int]], gen: dict[str, Any], seed: int, *,
-                      top_logprobs: int = 5, sent_bodies: list | None = None) -> list[Completion]:
+                      top_logprobs: int = 5, sent_bodies: list | None = None,
+                      rng: RngStream | None = None) -> list[Completion]:
     """`model.generate` on token ids (left-padded batch, under the model's lock, seeded), each Completion with its
     output logprobs: log_softmax of the RAW logits at each step (`output_logits`), the chosen token and the top-K.
     `gen`: generate kwargs (`generation_kwargs`); `sent_bodies`: one evidence body per prompt (default: the ids
@@ -186,8 +209,13 @@ def generate_from_ids(loaded: LoadedModel, prompts: list[list[int]], gen: dict[s
     attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
     kwargs = {**gen, "output_logits": True, "return_dict_in_generate": True}
     with loaded.lock, torch.inference_mode():
-        torch.manual_seed(seed)
+        if rng is None:  # a replay: this seed alone decides the draws
+            torch.manual_seed(seed)
+        else:
+            rng.enter(seed)
         out = loaded.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        if rng is not None:
+            rng.leave(seed)
     steps = out.logits or ()  # one batch x vocab tensor per step (generate keeps them all: memory ~ steps x vocab)
     completions = []
     for row, (sequence, prompt) in enumerate(zip(out.sequences.tolist(), prompts)):
@@ -274,6 +302,7 @@ class _LocalBackend:
 
         self.config = config
         self.context = context
+        self.rng = RngStream()  # this backend's own draws when it samples
         self.assets = resolve(config.model)
         if self.assets.model_dir is None:
             raise HarnessError(f"backend {config.name!r}: {config.model!r} has no weights locally; download them "
@@ -363,7 +392,8 @@ class TransformersPipelineBackend(_LocalBackend):
             if loaded.pipeline is None:
                 loaded.pipeline = pipeline("text-generation", model=loaded.model, tokenizer=tokenizer)
             pipe = loaded.pipeline
-            torch.manual_seed(_seed(self.config, requests[0]))
+            seed = _seed(self.config, requests[0])
+            self.rng.enter(seed)
             with _RawLogitsRecorder(loaded.model, local_top_logprobs(self.config)) as recorder:
                 for call, indices in enumerate(by_tools.values()):
                     tools = chats[indices[0]][1]
@@ -374,6 +404,7 @@ class TransformersPipelineBackend(_LocalBackend):
                         sequences[i] = [int(t) for t in item[0]["generated_token_ids"]]
                         where[i] = (call, row)
                     recorder.finish([sequences[i][-1] for i in indices])
+            self.rng.leave(seed)
             one_call_per_group = len(recorder.calls) == len(by_tools)
         completions = []
         for index, (messages, tools) in enumerate(chats):
@@ -410,7 +441,7 @@ class TransformersHarmonyBackend(_LocalBackend):
         prompts = [self.prompt_ids(r) for r in requests]
         gen = generation_kwargs(self.config, requests[0])
         return generate_from_ids(self.loaded(), prompts, gen, _seed(self.config, requests[0]),
-                                 top_logprobs=local_top_logprobs(self.config))
+                                 top_logprobs=local_top_logprobs(self.config), rng=self.rng)
 
 
 @backend("transformers-pipeline", "local model through transformers pipeline('text-generation') and its chat template")

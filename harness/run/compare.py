@@ -84,9 +84,11 @@ def run_compare(options: CompareOptions) -> CompareResult:
             from harness.tiny_model import TASKS
 
             learned = [task.scenario for task in TASKS]
-            note = ("offline profile: the tiny gpt-oss was trained here for under a minute on synthetic cases in "
-                    f"the answer formats of the built-in {', '.join(learned)} scenarios, so its labels show the "
-                    "mechanics of the comparison, not the real model's behaviour")
+            note = ("offline profile: the tiny gpt-oss was trained here for under a minute on synthetic cases "
+                    "rendered by openai-harmony only (as gpt-oss was: other renders are out of its training "
+                    f"distribution), in the answer formats of the built-in {', '.join(learned)} scenarios, so its "
+                    "labels show the mechanics of the comparison, not the real model's behaviour; local-pipeline "
+                    "samples at temperature 0.7, so its repeats differ")
             if scenario.name not in learned:
                 note += f"; it never learned the {scenario.name} scenario's answers, expect parse failures"
             notes.append(note)

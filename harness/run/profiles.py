@@ -1,7 +1,8 @@
 """Where the backends of a compare run come from: a config file, or the offline profile.
 
 The offline profile needs no credentials, no GPU and no download: the tiny gpt-oss (trained here in seconds to
-answer in Harmony) through `transformers-pipeline` (chat template), `transformers-harmony` (openai-harmony),
+answer in Harmony) through `transformers-pipeline` (chat template, sampling at temperature 0.7), `transformers-harmony`
+(openai-harmony, greedy, the replay reference),
 `transformers serve` (a real OpenAI-compatible server that renders with the chat template) and the real vLLM
 (`.venv-vllm`, rendering with its own Harmony code, returning prompt_token_ids). The project's reference Harmony
 server (`harmony-server`) is there on request, for fault tests; it is not vLLM. Servers are started here on
@@ -16,6 +17,7 @@ from pathlib import Path
 from harness.backends.base import BackendConfig, Sampling
 from harness.errors import HarnessError
 
+PIPELINE_TEMPERATURE = 0.7  # ROOST's demo server samples at 0.7 by default
 OFFLINE_MAX_TOKENS = 48  # the tiny model's answers fit; a short budget keeps `make compare` quick on 2 cores
 DEFAULT_CONFIG = Path("harness.toml")
 VLLM_START_TIMEOUT_S = 420.0  # about a minute on an idle 2-core machine; much more beside a busy test suite
@@ -36,9 +38,12 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
 
     assets = resolve(None)
     sampling = Sampling(max_tokens=max_tokens, temperature=0.0, seed=0)
+    # the pipeline as people often run it, sampling at ROOST's default temperature: its repeats differ, so its
+    # noise floor is real and `sampling`-caused flips show (its RNG stream is seeded once: a run is reproducible)
+    sampled = Sampling(max_tokens=max_tokens, temperature=PIPELINE_TEMPERATURE, seed=0)
     configs = {
         "local-pipeline": BackendConfig(name="local-pipeline", kind="transformers-pipeline", model=TINY_MODEL_ID,
-                                        sampling=sampling, batch_size=8),
+                                        sampling=sampled, batch_size=8),
         "local-harmony": BackendConfig(name="local-harmony", kind="transformers-harmony", model=TINY_MODEL_ID,
                                        sampling=sampling, batch_size=8),
     }
