@@ -371,7 +371,6 @@ class TransformersPipelineBackend(_LocalBackend):
         return [template_message(m) for m in request.messages], template_tools(request)  # arguments as sent
 
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
-        import torch
 
         loaded = self.loaded()
         with _IMPORT_LOCK:
