@@ -34,18 +34,6 @@ class Completion:
     output_logprobs: list[dict[str, Any]] | None = None
 
 
-class BackendError(Exception):
-    """A failed call, with enough to decide about a retry and to record its cause."""
-
-    def __init__(self, cause: str, message: str, *, retryable: bool = False, retry_after: float | None = None,
-                 status: int | None = None):
-        super().__init__(message)
-        self.cause = cause  # "rate-limit", "server-error", "timeout", "malformed-response", "connection", ...
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.status = status
-
-
 @dataclass
 class RunRecord:
     """One stored attempt-series for (case, backend, repeat): the completion or the error that ended it."""

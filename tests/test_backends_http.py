@@ -17,7 +17,7 @@ from conftest import ROOT, free_port
 
 from harness.backends.base import BackendConfig, BackendContext, create_backend
 from harness.backends.hf_inference import is_hf_host
-from harness.records import BackendError
+from harness.errors import BackendError
 from harness.request import ChatRequest
 from harness.servers._http import secret_fingerprint
 from harness.servers.launch import start

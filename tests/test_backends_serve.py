@@ -8,7 +8,7 @@ import datetime
 import pytest
 
 from harness.backends.base import BackendConfig, create_backend
-from harness.records import BackendError
+from harness.errors import BackendError
 from harness.render import get_renderer
 from harness.request import ChatRequest
 from harness.servers.launch import start

@@ -35,7 +35,7 @@ TIMEOUT = 1.0
 def write_config(path: Path, base_url: str, **extra: str) -> Path:
     lines = ["[backends.flaky]", 'kind = "openai-compatible"', f'base_url = "{base_url}"', 'model = "fault-model"',
              f"timeout = {TIMEOUT}", "max_retries = 1", "concurrency = 8",
-             "options = { backoff_base_s = 0.05 }", *(f"{k} = {v}" for k, v in extra.items())]
+             "backoff_base_s = 0.05", *(f"{k} = {v}" for k, v in extra.items())]
     path.write_text("\n".join(lines) + "\n")
     return path
 

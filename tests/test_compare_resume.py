@@ -29,7 +29,7 @@ PLANNED = CASES * REPEATS
 def write_config(path: Path, base_url: str) -> Path:
     path.write_text("\n".join([
         "[backends.slow]", 'kind = "openai-compatible"', f'base_url = "{base_url}"', 'model = "fault-model"',
-        "timeout = 20", "max_retries = 1", "concurrency = 2", "options = { backoff_base_s = 0.05 }"]) + "\n")
+        "timeout = 20", "max_retries = 1", "concurrency = 2", "backoff_base_s = 0.05"]) + "\n")
     return path
 
 

@@ -13,7 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from harness.backends.base import BackendConfig, backend
-from harness.records import BackendError, Completion
+from harness.errors import BackendError
+from harness.records import Completion
 from harness.request import ChatRequest
 from harness.run.orchestrator import Orchestrator, plan
 from harness.run.store import ResultStore

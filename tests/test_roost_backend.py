@@ -8,7 +8,7 @@ import pytest
 
 from harness.backends.base import BackendConfig, BackendContext, create_backend
 from harness.backends.roost import unwrap_content_repr
-from harness.records import BackendError
+from harness.errors import BackendError
 from harness.request import ChatRequest
 from harness.servers.launch import start
 

@@ -46,6 +46,8 @@ class BackendConfig(BaseModel):
     concurrency: int = Field(default=4, ge=1, le=1024)
     timeout: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=20)
+    # retry policy: exponential backoff with full jitter from this base (seconds), capped; Retry-After wins
+    backoff_base_s: float = Field(default=0.5, gt=0, le=60)
     batch_size: int = Field(default=8, ge=1, le=512)  # local model backends
     capture: bool = True  # route HTTP through the capture proxy when one runs
     options: dict[str, Any] = Field(default_factory=dict)  # kind-specific extras
@@ -87,13 +89,18 @@ class Backend(Protocol):
         """> 1: the orchestrator groups cases and calls `complete_batch` (local models pad and batch)."""
         ...
 
+    @property
+    def speaks_http(self) -> bool:
+        """It talks to a server over HTTP: a run routes it through the capture proxy (unless `capture = false`)."""
+        ...
+
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes the answer: kind, base url, provider, model and revision, template sha256,
         harmony version, sampling params, reasoning effort. Goes into the result-store key."""
         ...
 
     async def complete(self, request: ChatRequest, *, correlation: str | None = None) -> Completion:
-        """One request. Raises `harness.records.BackendError` on failure (retryable or not)."""
+        """One request. Raises `harness.errors.BackendError` on failure (retryable or not)."""
         ...
 
     async def complete_batch(self, requests: list[ChatRequest]) -> list[Completion]:
@@ -175,6 +182,10 @@ class RemoteBackend:
     @property
     def max_batch(self) -> int:
         return 1
+
+    @property
+    def speaks_http(self) -> bool:
+        return True
 
     def fingerprint(self) -> dict[str, Any]:
         # A server the harness started itself listens on a free port that changes every run: it is known by what

@@ -35,8 +35,8 @@ from harness.backends.openai_compatible import (
     extra_body_option,
     request_body,
 )
-from harness.errors import HarnessError
-from harness.records import BackendError, Completion
+from harness.errors import BackendError, HarnessError
+from harness.records import Completion
 from harness.request import ChatRequest
 
 DEFAULT_TOKEN_ENV = "HF_TOKEN"

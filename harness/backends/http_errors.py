@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from harness.records import BackendError
+from harness.errors import BackendError
 
 MAX_DETAIL = 200
 

@@ -33,8 +33,8 @@ from typing import Any
 
 from harness.backends.base import BackendConfig, BackendContext, backend, prompt_date
 from harness.backends.openai_compatible import effective_effort, effective_sampling
-from harness.errors import HarnessError
-from harness.records import BackendError, Completion, Usage
+from harness.errors import BackendError, HarnessError
+from harness.records import Completion, Usage
 from harness.render.parser import (  # STOP_IDS: the servers use it from here too
     CALL,
     ENDOFTEXT,
@@ -311,6 +311,10 @@ class _LocalBackend:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def speaks_http(self) -> bool:
+        return False
 
     @property
     def max_batch(self) -> int:

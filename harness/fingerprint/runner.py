@@ -137,7 +137,7 @@ async def fingerprint_backend(config: BackendConfig, *, renderers: Sequence[str]
     gate = asyncio.Semaphore(max(1, min(config.concurrency, 4)))
 
     async def send(check: ProbeCheck) -> ProbeResult:
-        from harness.records import BackendError
+        from harness.errors import BackendError
 
         async with gate:
             try:

@@ -97,7 +97,9 @@ def run_compare(options: CompareOptions) -> CompareResult:
         capture_dir = None
         proxy = None
         wants_capture = options.capture if options.capture is not None else True
-        http_backends = [c for c in configs.values() if c.base_url or c.kind in ("hf-inference",)]
+        # clients are built on first use, so the proxy can join the context after the backends exist
+        backends = {name: create_backend(config, context) for name, config in configs.items()}
+        http_backends = [b for b in backends.values() if b.speaks_http and b.config.capture]
         if wants_capture and http_backends:
             from harness.capture.proxy import ProxySession, mitmdump_path
 
@@ -117,7 +119,6 @@ def run_compare(options: CompareOptions) -> CompareResult:
                 stack.callback(proxy.stop, raise_if_died=False)
                 context.proxy_url, context.ca_bundle = proxy.proxy_url, str(proxy.ca_bundle)
 
-        backends = {name: create_backend(config, context) for name, config in configs.items()}
         store = stack.enter_context(ResultStore(run_dir / "results.sqlite"))
         store.set_meta("scenario", {"name": scenario.name, "fingerprint": scenario.fingerprint()})
         labelers = {name: _labeler(scenario, configs[name].model or backends[name].fingerprint().get("model"))
@@ -182,13 +183,8 @@ def _execute(backends, store, labeler, items, show_progress: bool, servers=()) -
         def render(self, task) -> Text:
             return Text(f"{task.speed:.1f}/s" if task.speed else "-/s", style="progress.data.speed")
 
-    # `options.backoff_base_s` (any backend) shortens the retry backoff, e.g. for a local server in tests
-    backoff = min((float(b.config.options["backoff_base_s"]) for b in backends.values()
-                   if "backoff_base_s" in b.config.options), default=Orchestrator.backoff_base_s)
-
     async def orchestrate(progress=None) -> RunSummary:
-        orchestrator = Orchestrator(backends=backends, store=store, labeler=labeler, backoff_base_s=backoff,
-                                    progress=progress)
+        orchestrator = Orchestrator(backends=backends, store=store, labeler=labeler, progress=progress)
         run = asyncio.ensure_future(orchestrator.run(items))
         watch = asyncio.ensure_future(_watch_servers(servers))
         await asyncio.wait({run, watch}, return_when=asyncio.FIRST_COMPLETED)

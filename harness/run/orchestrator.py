@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.base import Backend
-from harness.records import BackendError, Completion, RunRecord
+from harness.errors import BackendError
+from harness.records import Completion, RunRecord
 from harness.request import ChatRequest
 from harness.run.store import ResultStore, run_key
 
@@ -65,7 +66,7 @@ class Orchestrator:
     backends: dict[str, Backend]
     store: ResultStore
     labeler: Labeler | dict[str, Labeler] | None = None
-    backoff_base_s: float = 0.5
+    backoff_base_s: float | None = None  # None: each backend's own retry policy (`config.backoff_base_s`)
     backoff_max_s: float = 30.0
     progress: Any = None  # a rich Progress, or None for silence
     seed: int | None = None
@@ -131,7 +132,8 @@ class Orchestrator:
                 self._finish(item, None, error, time.perf_counter() - began, attempts, started_at)
                 return
             self.summary.retries += 1
-            await asyncio.sleep(self._delay(attempts, error.retry_after))
+            base = self.backoff_base_s if self.backoff_base_s is not None else config.backoff_base_s
+            await asyncio.sleep(self._delay(attempts, error.retry_after, base))
 
     async def _run_batch(self, backend: Backend, batch: list[WorkItem]) -> None:
         started_at = time.time()
@@ -156,10 +158,10 @@ class Orchestrator:
             else:
                 self._finish(item, result, None, latency, 1, started_at)
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
+    def _delay(self, attempt: int, retry_after: float | None, base: float) -> float:
         if retry_after is not None:
             return min(max(0.0, retry_after), MAX_RETRY_AFTER_S)
-        ceiling = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
+        ceiling = min(self.backoff_max_s, base * (2 ** (attempt - 1)))
         return self._random.uniform(0, ceiling)  # full jitter: spreads retries of a burst of 429s
 
     def _finish(self, item: WorkItem, completion: Completion | None, error: BackendError | None, latency: float,

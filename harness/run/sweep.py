@@ -24,8 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.records import BackendError
+from harness.errors import BackendError, HarnessError
 from harness.request import ChatRequest
 
 WORDS = ("apple river stone cloud garden window paper silver morning basket engine forest letter candle harbor "
