@@ -230,8 +230,8 @@ def test_a_backend_without_logprobs_records_not_exposed(spam_requests):
                                              base_url=server.base_url), BackendContext())
         asked = create_backend(BackendConfig(name="asked", kind="openai-compatible", model="tiny-gpt-oss",
                                              base_url=server.base_url, options={"logprobs": 3}), BackendContext())
-        assert "logprobs" not in plain.fingerprint_extra()["extra_body"]
-        assert asked.fingerprint_extra()["extra_body"] == {"logprobs": True, "top_logprobs": 3}
+        assert "logprobs" not in plain.resolved()["extra_body"]
+        assert asked.resolved()["extra_body"] == {"logprobs": True, "top_logprobs": 3}
         completion = asyncio.run(plain.complete(requests[0]))
         sent = asyncio.run(asked.complete(requests[0])).sent_body
     assert sent["logprobs"] is True and sent["top_logprobs"] == 3

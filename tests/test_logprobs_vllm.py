@@ -27,7 +27,7 @@ def test_vllm_and_local_harmony_give_the_same_label_probabilities(vllm_server, a
                                         options={"server": "vllm", "logprobs": 5}), BackendContext())
     local = create_backend(BackendConfig(name="local-harmony", kind="transformers-harmony", model="tiny-gpt-oss",
                                          sampling=sampling), BackendContext())
-    assert vllm.fingerprint_extra()["extra_body"] == {"return_token_ids": True, "logprobs": True, "top_logprobs": 5}
+    assert vllm.resolved()["extra_body"] == {"return_token_ids": True, "logprobs": True, "top_logprobs": 5}
     parser = scenario.label_parser()
     spec = parser_spec(parser)
     loaded = load_model(str(assets.model_dir), str(assets.tokenizer_dir))

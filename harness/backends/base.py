@@ -95,8 +95,8 @@ class Backend(Protocol):
         ...
 
     def fingerprint(self) -> dict[str, Any]:
-        """Everything that changes the answer: kind, base url, provider, model and revision, template sha256,
-        harmony version, sampling params, reasoning effort. Goes into the result-store key."""
+        """Everything that changes the answer (`harness.run.answer_key.key_material`: the whole config minus an
+        explicit exclusion list, plus what the backend resolves at run time). Goes into the result-store key."""
         ...
 
     async def complete(self, request: ChatRequest, *, correlation: str | None = None) -> Completion:
@@ -168,7 +168,7 @@ def create_backend(config: BackendConfig, context: BackendContext | None = None)
 class RemoteBackend:
     """The shared shape of HTTP backends: one request per call (the orchestrator bounds concurrency), a client
     built on first use, and a fingerprint of what changes the answer. Subclasses add `complete`, `_get_client`
-    and their own fingerprint fields in `fingerprint_extra`."""
+    and what they resolve at run time (request fields they add) in `resolved`."""
 
     def __init__(self, config: BackendConfig, context: BackendContext):
         self.config = config
@@ -188,20 +188,13 @@ class RemoteBackend:
         return True
 
     def fingerprint(self) -> dict[str, Any]:
-        # A server the harness started itself listens on a free port that changes every run: it is known by what
-        # it serves (options.managed_server: its name and what its renders depend on, plus today's date, which its
-        # prompts carry), so that a rerun resumes, and never reuses an answer given to another prompt.
-        managed = self.config.options.get("managed_server")
-        fingerprint = {"kind": self.config.kind,
-                       "base_url": f"harness-managed:{managed['name']}" if managed else self.config.base_url,
-                       "model": self.config.model, "revision": self.config.revision,
-                       "sampling": self.config.sampling.model_dump(exclude_none=True),
-                       "reasoning_effort": self.config.reasoning_effort, **self.fingerprint_extra()}
-        if managed:
-            fingerprint["managed_server"] = {**managed, "date": prompt_date()}
-        return fingerprint
+        """Everything that changes the answer (`harness.run.answer_key`): the config and what it resolves to."""
+        from harness.run.answer_key import key_material
 
-    def fingerprint_extra(self) -> dict[str, Any]:
+        return key_material(self.config, self.resolved())
+
+    def resolved(self) -> dict[str, Any]:
+        """What the backend adds to its config at run time that changes the answer (request fields it sends)."""
         return {}
 
     async def complete(self, request: ChatRequest, *, correlation: str | None = None) -> Completion:

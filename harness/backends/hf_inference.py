@@ -128,7 +128,7 @@ class HFInferenceBackend(RemoteBackend):
         self._token = resolve_token(config)
         self._extra_body = extra_body_option(config)
 
-    def fingerprint_extra(self) -> dict[str, Any]:
+    def resolved(self) -> dict[str, Any]:
         return {"provider": self.provider, "extra_body": self._extra_body}
 
     def _get_client(self):

@@ -183,7 +183,7 @@ class OpenAICompatibleBackend(RemoteBackend):
             self._extra_body.setdefault("top_logprobs", self.top_logprobs)
         import openai  # noqa: F401  -- here, not in the first request: its ~1 s import would eat that request's timeout
 
-    def fingerprint_extra(self) -> dict[str, Any]:
+    def resolved(self) -> dict[str, Any]:
         return {"extra_body": self._extra_body}
 
     def _get_client(self):

@@ -102,7 +102,7 @@ class RoostBackend(RemoteBackend):
         self.url = f"{config.base_url.rstrip('/')}/chat/completions"
         self._api_key = api_key_from_env(config, None)  # the demo server checks nothing; a gateway might
 
-    def fingerprint_extra(self) -> dict[str, Any]:
+    def resolved(self) -> dict[str, Any]:
         return {"system_prompt": self.config.options.get("system_prompt"), "unwrap_content": self.unwrap}
 
     def _get_client(self):

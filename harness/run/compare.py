@@ -121,6 +121,7 @@ def run_compare(options: CompareOptions) -> CompareResult:
 
         store = stack.enter_context(ResultStore(run_dir / "results.sqlite"))
         store.set_meta("scenario", {"name": scenario.name, "fingerprint": scenario.fingerprint()})
+        notes += _key_notes(store, backends)
         labelers = {name: _labeler(scenario, configs[name].model or backends[name].fingerprint().get("model"))
                     for name in backends}
         items = plan(backends, requests, options.repeats)
@@ -212,6 +213,21 @@ def _execute(backends, store, labeler, items, show_progress: bool, servers=()) -
                     await backend.aclose()
 
     return asyncio.run(go())
+
+
+def _key_notes(store: ResultStore, backends) -> list[str]:
+    """Say why a rerun asks a backend again: the fields of its key that changed since the store last saw it."""
+    from harness.run.answer_key import key_changes
+
+    notes = []
+    for name, backend in backends.items():
+        material = backend.fingerprint()
+        changes = key_changes(store.get_meta(f"answer_key:{name}"), material)
+        if changes:
+            notes.append(f"{name}: answers stored by an earlier run are not reused: its key changed in "
+                         f"{', '.join(changes)}")
+        store.set_meta(f"answer_key:{name}", material)
+    return notes
 
 
 async def _watch_servers(servers, interval_s: float = 0.5) -> str:
