@@ -18,11 +18,13 @@ import sys
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
+# loaded here, in the parent: between fork and exec the child may only make the call (no lookups, no imports)
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True) \
+    if sys.platform.startswith("linux") else None
 
 
 def _die_with_parent(parent: int) -> None:  # runs in the child, between fork and exec
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 

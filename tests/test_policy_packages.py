@@ -271,3 +271,22 @@ def test_likert_module_through_real_local_backends(workdir):
     stats = json.loads((workdir / "run-likert" / "stats.json").read_text())
     assert stats["fine"]["label_kind"] in ("ordinal", "binary", "nominal")
     assert len(stats["preference"]) == 1 and stats["preference"][0]["scale"][0] in {"1", "2", "3", "4", "5"}
+
+
+def test_two_policy_packages_of_one_name_are_refused_not_mixed(tmp_path):
+    """A second package of the same dotted name would silently run the first one's code: it is one clear error."""
+    import uuid
+
+    from harness.errors import HarnessError
+    from harness.labels.module import load_policy_module
+
+    name = f"clash_{uuid.uuid4().hex[:8]}"
+    for side in ("a", "b"):
+        package = tmp_path / side / name
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "policy.py").write_text(f'POLICY = "policy {side}"\n\ndef parse(response):\n    return "0"\n')
+    first = load_policy_module(str(tmp_path / "a" / name / "policy.py"))
+    assert first.policy == "policy a"
+    with pytest.raises(HarnessError, match="already taken"):
+        load_policy_module(str(tmp_path / "b" / name / "policy.py"))

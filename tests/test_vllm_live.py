@@ -102,6 +102,9 @@ def test_served_renderer_errors_are_one_line(tmp_path):
     assert "cannot reach" in unreachable.stderr
     not_a_url = run_harness("render-diff", "--request", str(request_file), "--renderers", "harmony,vllm@nowhere")
     assert_clean_error(not_a_url)
+    bad_port = run_harness("render-diff", "--request", str(request_file), "--renderers",
+                           "harmony,vllm@http://127.0.0.1:notaport")
+    assert_clean_error(bad_port)
 
 
 def test_a_server_that_is_not_vllm_is_named(tmp_path):

@@ -19,7 +19,7 @@ from harness.render import available_renderers, get_renderer
 from harness.render.vllm import (
     RULES,
     VllmRules,
-    _release_key,
+    release_key,
     release_ranges,
     renderer_for_release,
     rules_for,
@@ -29,7 +29,7 @@ from harness.request import ChatRequest
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "vllm"
 CORPUS = {case["id"]: case["body"] for case in json.loads((FIXTURE_DIR / "corpus.json").read_text())}
-FIXTURES = sorted(FIXTURE_DIR.glob("vllm-*.json"), key=lambda p: _release_key(p.stem.removeprefix("vllm-")))
+FIXTURES = sorted(FIXTURE_DIR.glob("vllm-*.json"), key=lambda p: release_key(p.stem.removeprefix("vllm-")))
 
 
 def _load(path: Path) -> dict:
@@ -95,12 +95,12 @@ def test_the_table_is_contiguous_and_non_overlapping_over_every_release():
     matrix = _matrix()
     assert [n for n, _, _ in ranges] == [r.name for r in RULES] and len({n for n, _, _ in ranges}) == len(ranges)
     for (_, first, last), (_, nxt, _) in itertools.pairwise(ranges):
-        assert _release_key(first) <= _release_key(last) < _release_key(nxt)
-        between = [r for r in matrix if _release_key(last) < _release_key(r) < _release_key(nxt)]
+        assert release_key(first) <= release_key(last) < release_key(nxt)
+        between = [r for r in matrix if release_key(last) < release_key(r) < release_key(nxt)]
         assert not between, f"releases {between} fall between {last} and {nxt}"
     assert ranges[0][1] == matrix[0] and ranges[-1][2] == matrix[-1]
     for release in matrix:  # every release in exactly one row
-        assert sum(_release_key(f) <= _release_key(release) <= _release_key(la) for _, f, la in ranges) == 1
+        assert sum(release_key(f) <= release_key(release) <= release_key(la) for _, f, la in ranges) == 1
 
 
 def test_every_range_has_fixtures_for_its_first_and_last_release():

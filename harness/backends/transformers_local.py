@@ -171,35 +171,13 @@ def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
     return [tokenizer.decode([int(i)], skip_special_tokens=False) for i in ids]
 
 
-def step_logprobs(logits: Any, chosen: list[int], tokenizer: Any, top_logprobs: int) -> list[dict[str, Any]]:
-    """One row's output logprobs from its raw logits (steps x vocab): log_softmax in float32, the chosen token's
-    logprob and the top-K alternatives, in OpenAI's shape (as vLLM returns them by default: the model's own
-    distribution, before temperature or any other processing)."""
-    import torch
-
-    logprobs = torch.log_softmax(logits[: len(chosen)].float(), dim=-1)
-    chosen_lp = logprobs.gather(1, torch.tensor(chosen, dtype=torch.long)[:, None])[:, 0].tolist()
-    k = max(0, min(int(top_logprobs), logprobs.shape[-1]))
-    values, indices = torch.topk(logprobs, k, dim=-1) if k else (None, None)
-    texts = token_texts(tokenizer, chosen)
-    out = []
-    for step, token in enumerate(chosen):
-        top = []
-        if k:
-            ids = indices[step].tolist()
-            top = [{"token": text, "logprob": float(v)}
-                   for text, v in zip(token_texts(tokenizer, ids), values[step].tolist())]
-        out.append({"token": texts[step], "logprob": float(chosen_lp[step]), "top_logprobs": top})
-    return out
-
-
 def generate_from_ids(loaded: LoadedModel, prompts: list[list[int]], gen: dict[str, Any], seed: int, *,
                       top_logprobs: int = 5, sent_bodies: list | None = None,
                       rng: RngStream | None = None) -> list[Completion]:
     """`model.generate` on token ids (left-padded batch, under the model's lock, seeded), each Completion with its
-    output logprobs: log_softmax of the RAW logits at each step (`output_logits`), the chosen token and the top-K.
-    `gen`: generate kwargs (`generation_kwargs`); `sent_bodies`: one evidence body per prompt (default: the ids
-    and `gen`)."""
+    output logprobs: log_softmax of the RAW logits at each step, the chosen token and the top-K, reduced step by
+    step as they come (`_RawLogitsRecorder`: one batch x vocab row held, not every step's). `gen`: generate kwargs
+    (`generation_kwargs`); `sent_bodies`: one evidence body per prompt (default: the ids and `gen`)."""
     import torch
 
     if not prompts:
@@ -207,24 +185,22 @@ def generate_from_ids(loaded: LoadedModel, prompts: list[list[int]], gen: dict[s
     width = max(len(p) for p in prompts)
     input_ids = torch.tensor([[PAD_ID] * (width - len(p)) + list(p) for p in prompts], dtype=torch.long)
     attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
-    kwargs = {**gen, "output_logits": True, "return_dict_in_generate": True}
     with loaded.lock, torch.inference_mode():
         if rng is None:  # a replay: this seed alone decides the draws
             torch.manual_seed(seed)
         else:
             rng.enter(seed)
-        out = loaded.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        with _RawLogitsRecorder(loaded.model, top_logprobs) as recorder:
+            sequences = loaded.model.generate(input_ids=input_ids, attention_mask=attention, **gen)
+            recorder.finish(sequences[:, -1].tolist())
         if rng is not None:
             rng.leave(seed)
-    steps = out.logits or ()  # one batch x vocab tensor per step (generate keeps them all: memory ~ steps x vocab)
     completions = []
-    for row, (sequence, prompt) in enumerate(zip(out.sequences.tolist(), prompts)):
+    for row, (sequence, prompt) in enumerate(zip(sequences.tolist(), prompts)):
         output = cut_at_stop(sequence[width:])
         sent = sent_bodies[row] if sent_bodies is not None else {"prompt_token_ids": list(prompt), "generate": gen}
         completion = completion_from_output(list(prompt), output, loaded.tokenizer, sent)
-        rows = [step[row] for step in steps[:len(output)]]
-        completion.output_logprobs = (step_logprobs(torch.stack(rows), output, loaded.tokenizer, top_logprobs)
-                                      if rows else [])
+        completion.output_logprobs = recorder.row(0, row, output, loaded.tokenizer) if output else []
         completions.append(completion)
     return completions
 
@@ -321,14 +297,18 @@ class _LocalBackend:
         return self.config.batch_size
 
     def fingerprint(self) -> dict[str, Any]:
+        """Everything that changes the answer (`harness.run.answer_key`): the config and what it resolves to."""
+        from harness.run.answer_key import key_material
+
+        return key_material(self.config, self.resolved())
+
+    def resolved(self) -> dict[str, Any]:
+        """The weights, template and harmony it loaded, and the `Current date:` its prompts carry."""
         from harness.assets import harmony_version
 
-        return {"kind": self.config.kind, "model": self.assets.model_id, "source": self.assets.source,
-                "revision": self.assets.revision, "template_sha256": self.assets.template_sha256,
-                "harmony_version": harmony_version(),
-                "sampling": self.config.sampling.model_dump(exclude_none=True),
-                "reasoning_effort": self.config.reasoning_effort, "batch_size": self.config.batch_size,
-                "date": prompt_date()}  # the `Current date:` its prompts carry
+        return {"model": self.assets.model_id, "source": self.assets.source, "revision": self.assets.revision,
+                "template_sha256": self.assets.template_sha256, "harmony_version": harmony_version(),
+                "date": prompt_date()}
 
     def loaded(self) -> LoadedModel:
         return load_model(str(self.assets.model_dir), str(self.assets.tokenizer_dir))
@@ -364,10 +344,10 @@ class _LocalBackend:
 
 
 class TransformersPipelineBackend(_LocalBackend):
-    def fingerprint(self) -> dict[str, Any]:
+    def resolved(self) -> dict[str, Any]:
         # Tool-call arguments were once parsed before the template saw them: answers stored then were for another
         # prompt, so the key says how arguments are passed now.
-        return {**super().fingerprint(), "tool_arguments": "as-sent"}
+        return {**super().resolved(), "tool_arguments": "as-sent"}
 
     def chat(self, request: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
         from harness.render.hf_template import template_message, template_tools

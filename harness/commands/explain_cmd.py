@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+DEFAULT_SEEDS = 4  # harness.explain.run.DEFAULT_SEEDS (not imported here: `harness --help` stays light)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -13,16 +15,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run", type=Path, help="run folder written by `harness compare`")
     parser.add_argument("--replay-backend", default=None,
                         help="the run's local backend to replay prompts on (default: its transformers-harmony one)")
-    parser.add_argument("--seeds", type=int, default=None, help="sampled replays per prompt of a sampling backend")
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                        help=f"sampled replays per prompt of a sampling backend (default {DEFAULT_SEEDS})")
     parser.add_argument("--no-replay", action="store_true", help="attribute from stored evidence only")
     parser.add_argument("--json", action="store_true", help="print the attribution as one JSON object")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.explain.run import DEFAULT_SEEDS, explain_run
+    from harness.explain.run import explain_run
 
-    attribution = explain_run(args.run, replay_backend=args.replay_backend, seeds=DEFAULT_SEEDS if args.seeds is None else args.seeds,
+    attribution = explain_run(args.run, replay_backend=args.replay_backend, seeds=args.seeds,
                               replay=not args.no_replay)
     if args.json:
         print(json.dumps(attribution.to_json(), indent=2))

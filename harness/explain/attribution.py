@@ -220,4 +220,4 @@ def _prompt_json(prompt: Prompt) -> dict[str, Any]:
 
 def sampling_key(sampling: dict[str, Any]) -> str:
     """One spelling of a replay's sampling (temperature, top_p), for looking its replays up."""
-    return ",".join(f"{k}={sampling[k]}" for k in sorted(sampling) if k in ("temperature", "top_p", "max_tokens"))
+    return ",".join(f"{k}={sampling[k]}" for k in sorted(sampling) if k in ("temperature", "top_p"))

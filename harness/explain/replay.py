@@ -19,7 +19,6 @@ from harness.run.store import ResultStore, run_key
 
 REPLAY_PREFIX = "replay:"
 BATCH = 8
-GREEDY: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,10 @@ def _import(ref: str, base_dir: Path | None) -> tuple[ModuleType, Path | None]:
                 root, dotted = package
                 package_top = dotted.split(".")[0]
                 module = _import_dotted(dotted, [root])
+                loaded_from = Path(getattr(module, "__file__", "") or "").resolve()
+                if loaded_from != candidate.resolve():  # another package of that name was imported first
+                    raise HarnessError(f"policy module {ref!r}: the name {dotted!r} is already taken by "
+                                       f"{loaded_from}; rename one of the two packages")
                 return module, candidate
             content = candidate.read_bytes()
             # one name per path and content: loading a scenario reads POLICY and builds the parser from the same

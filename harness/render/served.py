@@ -100,4 +100,8 @@ def _json(response: httpx.Response, url: str) -> dict[str, Any]:
 def _served_vllm(where: str, assets) -> ServedVllmRenderer:
     if not where.startswith(("http://", "https://")):
         raise HarnessError(f"vllm@{where}: the server must be an http(s) URL, e.g. vllm@http://127.0.0.1:8000")
+    try:
+        httpx.URL(where)
+    except httpx.InvalidURL as exc:
+        raise HarnessError(f"vllm@{where}: not a valid URL ({exc})") from None
     return ServedVllmRenderer(where)

@@ -197,7 +197,7 @@ RULES: tuple[VllmRules, ...] = (
 )
 
 
-def _release_key(release: str) -> tuple[int, int, int]:
+def release_key(release: str) -> tuple[int, int, int]:
     match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", release.strip())
     if not match:
         raise HarnessError(f"not a vLLM release number: {release!r}")
@@ -218,9 +218,9 @@ def rules_for(name: str) -> VllmRules:
 
 def renderer_for_release(release: str) -> str:
     """The renderer name for a vLLM release ("0.14.1" -> "vllm-0.14"); outside the checked table: an error."""
-    key = _release_key(release)
+    key = release_key(release)
     for rules in RULES:
-        if _release_key(rules.first_release) <= key <= _release_key(rules.last_release):
+        if release_key(rules.first_release) <= key <= release_key(rules.last_release):
             return rules.name
     first, last = RULES[0].first_release, RULES[-1].last_release
     raise HarnessError(f"vLLM {release} is outside the releases checked here ({first} .. {last})")

@@ -20,7 +20,6 @@ from harness.errors import HarnessError
 PIPELINE_TEMPERATURE = 0.7  # ROOST's demo server samples at 0.7 by default
 OFFLINE_MAX_TOKENS = 48  # the tiny model's answers fit; a short budget keeps `make compare` quick on 2 cores
 DEFAULT_CONFIG = Path("harness.toml")
-VLLM_START_TIMEOUT_S = 420.0  # about a minute on an idle 2-core machine; much more beside a busy test suite
 
 
 OFFLINE_BACKENDS = ("local-pipeline", "local-harmony", "transformers-serve", "vllm", "harmony-server")
@@ -56,7 +55,7 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
         from harness.servers.launch import start
     vllm = None
     if "vllm" in wanted:  # first, without waiting: its minute of start-up overlaps the other servers'
-        from harness.servers.vllm_server import vllm_install
+        from harness.servers.vllm_server import START_TIMEOUT_S, vllm_install
 
         install = vllm_install()
         # the date the local backends' prompts carry, so that identical requests give identical prompts
@@ -84,7 +83,7 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
                      "managed_server": _managed("harmony-reference", assets,
                                                 served_by=_package("gpt-oss-harness"))})
     if vllm is not None:
-        vllm.wait_ready(VLLM_START_TIMEOUT_S)
+        vllm.wait_ready(START_TIMEOUT_S)
         configs["vllm"] = BackendConfig(
             name="vllm", kind="openai-compatible", model=TINY_MODEL_ID, base_url=vllm.base_url,
             revision=assets.revision, sampling=sampling, concurrency=4, timeout=300,

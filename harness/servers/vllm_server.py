@@ -76,17 +76,11 @@ def vllm_command(install: VllmInstall, model_dir: Path, *, served_model_name: st
                "--served-model-name", served_model_name, "--host", "127.0.0.1", "--port", str(port),
                "--dtype", "float32", "--max-model-len", str(MAX_MODEL_LEN),
                "--gpu-memory-utilization", str(MEMORY_SHARE), "--disable-uvicorn-access-log"]
-    if _release(install.vllm_version) >= (0, 32):  # the render endpoint (prompt ids, no generation) is opt-in
+    from harness.render.vllm import release_key
+
+    if install.vllm_version and release_key(install.vllm_version) >= (0, 32, 0):  # the render endpoint is opt-in
         command.append("--enable-scale-out")
     return command
-
-
-def _release(version: str | None) -> tuple[int, ...]:
-    parts = []
-    for part in (version or "0").split("+")[0].split(".")[:3]:
-        digits = "".join(ch for ch in part if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
 
 
 def vllm_env(base: dict[str, str], *, date: str | None) -> dict[str, str]:
