@@ -69,17 +69,20 @@ def test_reference_server_by_count_only(reference):
                 assert row.expected_tokens != probe.observed.prompt_tokens
 
 
-def test_transformers_serve_is_the_chat_template(transformers_serve):
+def test_transformers_serve_is_the_chat_template_with_parsed_arguments(transformers_serve):
+    """transformers serve json-loads tool-call arguments before its template sees them: the tool-call probe tells
+    it from a user who passes the body unchanged (`hf-template`)."""
     done = run_harness("fingerprint", "--base-url", transformers_serve.base_url, "--model", transformers_serve.model,
-                       "--renderers", "harmony,hf-template,vllm,vllm-0.10", "--json", "--expect", "hf-template",
-                       timeout=300)
+                       "--renderers", "harmony,hf-template,hf-template-parsed-args,vllm,vllm-0.10", "--json",
+                       "--expect", "hf-template-parsed-args", timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["matches"] == ["hf-template"] and result["verdict"] == "hf-template"
+    assert result["matches"] == ["hf-template-parsed-args"] and result["verdict"] == "hf-template-parsed-args"
+    assert "tool-call-history" in result["ruled_out"]["hf-template"]
     # transformers serve reports usage.prompt_tokens (and no ids): count evidence on every probe
     assert result["evidence"] == "count"
     assert all(p["observed"]["kind"] == "count" and p["observed"]["prompt_tokens"] > 0 for p in result["probes"])
-    assert set(result["ruled_out"]) == {"harmony", "vllm", "vllm-0.10"}
+    assert set(result["ruled_out"]) == {"harmony", "hf-template", "vllm", "vllm-0.10"}
     assert {d["probe"] for d in result["dropped"]}.isdisjoint({p["probe"] for p in result["probes"]})
 
 

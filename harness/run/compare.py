@@ -220,12 +220,17 @@ def _key_notes(store: ResultStore, backends) -> list[str]:
     from harness.run.answer_key import key_changes
 
     notes = []
+    answered = store.answered_backends()
     for name, backend in backends.items():
         material = backend.fingerprint()
-        changes = key_changes(store.get_meta(f"answer_key:{name}"), material)
+        before = store.get_meta(f"answer_key:{name}")
+        changes = key_changes(before, material)
         if changes:
             notes.append(f"{name}: answers stored by an earlier run are not reused: its key changed in "
                          f"{', '.join(changes)}")
+        elif before is None and name in answered:  # a store written before keys were recorded
+            notes.append(f"{name}: answers stored by an earlier harness are not reused if their key was made "
+                         "otherwise (that store recorded no key to compare with)")
         store.set_meta(f"answer_key:{name}", material)
     return notes
 

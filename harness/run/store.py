@@ -79,6 +79,12 @@ class ResultStore:
             rows = self._db.execute("SELECT DISTINCT run_key FROM records WHERE ok = 1").fetchall()
         return {row[0] for row in rows}
 
+    def answered_backends(self) -> set[str]:
+        """The backend names with at least one stored answer."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT backend FROM records WHERE ok = 1").fetchall()
+        return {row[0] for row in rows}
+
     def set_meta(self, key: str, value: Any) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, canonical_json(value)))
