@@ -14,8 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from harness.errors import HarnessError
 from harness.records import Completion
+from harness.registry import Registry
 from harness.request import REASONING_EFFORTS, ChatRequest
 
 
@@ -111,8 +111,7 @@ class Backend(Protocol):
 
 
 BackendFactory = Callable[[BackendConfig, BackendContext], Backend]
-_FACTORIES: dict[str, BackendFactory] = {}
-_DESCRIPTIONS: dict[str, str] = {}
+BACKENDS = Registry("backend kind")
 # Modules that register backend kinds; imported lazily (they keep heavy imports inside their factories).
 BACKEND_MODULES = [
     "harness.backends.transformers_local",
@@ -129,12 +128,8 @@ def prompt_date() -> str:
 
 
 def backend(kind: str, description: str = "") -> Callable[[BackendFactory], BackendFactory]:
-    def register(factory: BackendFactory) -> BackendFactory:
-        _FACTORIES[kind] = factory
-        _DESCRIPTIONS[kind] = description
-        return factory
-
-    return register
+    """Register `factory(config, context) -> Backend` as backend kind `kind` (a second factory is refused)."""
+    return BACKENDS.register(kind, description)
 
 
 def _load_modules() -> None:
@@ -148,21 +143,17 @@ def _load_modules() -> None:
 
 def available_backend_kinds() -> list[str]:
     _load_modules()
-    return sorted(_FACTORIES)
+    return BACKENDS.names()
 
 
 def describe_backend_kinds() -> dict[str, str]:
     _load_modules()
-    return dict(sorted(_DESCRIPTIONS.items()))
+    return BACKENDS.describe()
 
 
 def create_backend(config: BackendConfig, context: BackendContext | None = None) -> Backend:
     _load_modules()
-    try:
-        factory = _FACTORIES[config.kind]
-    except KeyError:
-        raise HarnessError(f"unknown backend kind {config.kind!r}; known: {', '.join(sorted(_FACTORIES))}") from None
-    return factory(config, context or BackendContext())
+    return BACKENDS.get(config.kind).factory(config, context or BackendContext())
 
 
 class RemoteBackend:

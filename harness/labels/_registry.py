@@ -9,8 +9,9 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.labels._base import LabelParser
 from harness.labels._text import EnumParser, JsonFieldParser, LikertParser, RegexParser, normalise
+from harness.registry import Registry
 
-KINDS = ("regex", "json-field", "enum", "likert", "module")
+LABEL_PARSERS = Registry("label kind")  # kind -> factory(spec, base_dir) -> LabelParser
 _ALLOWED = {
     "regex": {"pattern", "group", "fine_group", "map", "labels", "ignore_case", "match"},
     "json-field": {"field", "map", "labels", "fine_field", "score_field"},
@@ -51,7 +52,8 @@ def _group(value: Any, key: str) -> int | str | None:
     raise HarnessError(f"label: `{key}` must be a group number or name")
 
 
-def _regex(spec: dict) -> RegexParser:
+@LABEL_PARSERS.register("regex", "a regular expression's group, mapped to labels")
+def _regex(spec: dict, base_dir: Path | None = None) -> RegexParser:
     pattern = spec.get("pattern")
     if not isinstance(pattern, str) or not pattern:
         raise HarnessError("label: kind regex needs a `pattern`")
@@ -74,7 +76,8 @@ def _regex(spec: dict) -> RegexParser:
                        which=_which(spec, ("first", "last")))
 
 
-def _json_field(spec: dict) -> JsonFieldParser:
+@LABEL_PARSERS.register("json-field", "one field of a JSON object in the answer")
+def _json_field(spec: dict, base_dir: Path | None = None) -> JsonFieldParser:
     field = spec.get("field")
     if not isinstance(field, str) or not field:
         raise HarnessError("label: kind json-field needs a `field` (e.g. \"violation\")")
@@ -89,7 +92,8 @@ def _json_field(spec: dict) -> JsonFieldParser:
                            score_field=spec.get("score_field"))
 
 
-def _enum(spec: dict) -> EnumParser:
+@LABEL_PARSERS.register("enum", "one of a list of labels (or their aliases) in the text")
+def _enum(spec: dict, base_dir: Path | None = None) -> EnumParser:
     labels = _strings(spec, "labels")
     if labels is None:
         raise HarnessError("label: kind enum needs `labels` (e.g. [\"Violating\", \"Non-violating\"])")
@@ -99,7 +103,8 @@ def _enum(spec: dict) -> EnumParser:
     return EnumParser(labels=labels, aliases=aliases, which=_which(spec, ("first", "last", "unique")))
 
 
-def _likert(spec: dict) -> LikertParser:
+@LABEL_PARSERS.register("likert", "a rating on a min..max scale, digits or anchor phrases")
+def _likert(spec: dict, base_dir: Path | None = None) -> LikertParser:
     low, high = spec.get("min", 1), spec.get("max", 5)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or low >= high:
         raise HarnessError("label: likert `min` and `max` must be integers with min < max")
@@ -110,7 +115,8 @@ def _likert(spec: dict) -> LikertParser:
     return LikertParser(low=low, high=high, anchors=anchors)
 
 
-def _module(spec: dict, base_dir: Path | None) -> LabelParser:
+@LABEL_PARSERS.register("module", "a policy module's own parse() (dactile-style modules run unchanged)")
+def _module(spec: dict, base_dir: Path | None = None) -> LabelParser:
     from harness.labels.module import ModuleLabelParser, load_policy_module
 
     ref = spec.get("path", spec.get("module"))
@@ -124,18 +130,13 @@ def get_label_parser(spec: dict, *, base_dir: Path | None = None) -> LabelParser
     if not isinstance(spec, dict):
         raise HarnessError("label must be a table such as {kind = \"json-field\", field = \"violation\"}")
     kind = spec.get("kind")
-    if kind not in KINDS:
+    if kind not in LABEL_PARSERS:
         raise HarnessError(f"label: unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
     unknown = sorted(set(spec) - _ALLOWED[kind] - {"kind"})
     if unknown:
         raise HarnessError(f"label: unknown key {unknown[0]!r} for kind {kind} "
                            f"(allowed: {', '.join(sorted(_ALLOWED[kind]))})")
-    if kind == "regex":
-        return _regex(spec)
-    if kind == "json-field":
-        return _json_field(spec)
-    if kind == "enum":
-        return _enum(spec)
-    if kind == "likert":
-        return _likert(spec)
-    return _module(spec, base_dir)
+    return LABEL_PARSERS.get(kind).factory(spec, base_dir)
+
+
+KINDS = tuple(LABEL_PARSERS.names())

@@ -12,10 +12,10 @@ import datetime
 import functools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from harness.errors import HarnessError
+from harness.registry import Registry
 
 if TYPE_CHECKING:  # assets imports nothing heavy either, but keep the registry free of it at import time
     from harness.assets import Assets
@@ -35,49 +35,30 @@ class Renderer(Protocol):
 Factory = Callable[["Assets"], Renderer]
 
 
-@dataclass(frozen=True)
-class _Registration:
-    name: str
-    description: str
-    factory: Factory
-
-
-_REGISTRY: dict[str, _Registration] = {}
-_BUILT: dict[tuple[str, Assets], Renderer] = {}
+RENDERERS = Registry("renderer")
 # Renderer families spelled `PREFIX@WHERE` (e.g. `vllm@http://127.0.0.1:8000`): factory(where, assets)
 FamilyFactory = Callable[[str, "Assets"], Renderer]
-_FAMILIES: dict[str, _Registration] = {}
+FAMILIES = Registry("renderer family")
+_BUILT: dict[tuple[str, Assets], Renderer] = {}
 
 
 def renderer(name: str, description: str) -> Callable[[Factory], Factory]:
     """Register `factory(assets) -> Renderer` under `name` (the decorated function is returned unchanged)."""
-    return _registrar(_REGISTRY, name, description, "renderer")
+    return RENDERERS.register(name, description)
 
 
 def renderer_family(prefix: str, description: str) -> Callable[[FamilyFactory], FamilyFactory]:
     """Register `factory(where, assets) -> Renderer` for the names `prefix@where` (a server's URL, say)."""
-    return _registrar(_FAMILIES, prefix, description, "renderer family")
-
-
-def _registrar(table: dict[str, _Registration], name: str, description: str, what: str):
-    def register(factory):
-        if name in table and table[name].factory is not factory:
-            raise ValueError(f"{what} {name!r} is registered twice")
-        table[name] = _Registration(name, description, factory)
-        return factory
-
-    return register
+    return FAMILIES.register(prefix, description)
 
 
 def available_renderers() -> list[str]:
-    return sorted(_REGISTRY)
+    return RENDERERS.names()
 
 
 def describe_renderers() -> dict[str, str]:
     """Name -> one-line description, for `--help` texts and reports (families as `prefix@URL`)."""
-    described = {name: _REGISTRY[name].description for name in available_renderers()}
-    described.update({f"{prefix}@URL": _FAMILIES[prefix].description for prefix in sorted(_FAMILIES)})
-    return described
+    return {**RENDERERS.describe(), **{f"{prefix}@URL": text for prefix, text in FAMILIES.describe().items()}}
 
 
 @functools.lru_cache(maxsize=1)
@@ -90,10 +71,10 @@ def _default_assets() -> Assets:
 def get_renderer(name: str, assets: Assets | None = None) -> Renderer:
     """The renderer registered as `name`, built once per assets (default: the offline assets)."""
     prefix, at, where = name.partition("@")
-    registration = _FAMILIES.get(prefix) if at else _REGISTRY.get(name)
-    if registration is None:
-        families = "".join(f", {p}@URL" for p in sorted(_FAMILIES))
+    if (prefix not in FAMILIES) if at else (name not in RENDERERS):
+        families = "".join(f", {p}@URL" for p in FAMILIES.names())
         raise HarnessError(f"unknown renderer {name!r}; available: {', '.join(available_renderers())}{families}")
+    registration = FAMILIES.get(prefix) if at else RENDERERS.get(name)
     if at and not where:
         raise HarnessError(f"renderer {name!r} names no server: spell it {prefix}@URL")
     assets = assets if assets is not None else _default_assets()
