@@ -181,15 +181,16 @@ class OpenAICompatibleBackend(RemoteBackend):
         if self.top_logprobs is not None:  # in the sent fields, hence in the fingerprint (extra_body)
             self._extra_body.setdefault("logprobs", True)
             self._extra_body.setdefault("top_logprobs", self.top_logprobs)
-        import openai  # noqa: F401  -- here, not in the first request: its ~1 s import would eat that request's timeout
+        import openai  # here, once: in the first request its ~1 s import would eat that request's timeout
+
+        self.sdk = openai
 
     def resolved(self) -> dict[str, Any]:
         return {"extra_body": self._extra_body}
 
     def _get_client(self):
         if self._client is None:
-            import openai
-
+            openai = self.sdk
             http_client = None
             proxy, verify = proxy_verify(self.context, self.config.capture)
             if proxy:
@@ -199,8 +200,7 @@ class OpenAICompatibleBackend(RemoteBackend):
         return self._client
 
     async def complete(self, request: ChatRequest, *, correlation: str | None = None) -> Completion:
-        import openai
-
+        openai = self.sdk
         body = request_body(self.config, request)
         body.update(self._extra_body)
         headers = dict(self.context.extra_headers)
