@@ -148,26 +148,31 @@ def _mcnemar(cube: LabelCube, ca: np.ndarray, cb: np.ndarray, used: np.ndarray,
     return finite(mcnemar(table, exact=True).pvalue)
 
 
-def _stuart_maxwell(table: np.ndarray, notes: list[str]) -> tuple[float | None, float | None]:
+def stuart_maxwell(table: np.ndarray, unit: str = "label") -> tuple[float | None, int | None, float | None,
+                                                                   str | None]:
+    """Stuart-Maxwell marginal homogeneity (statsmodels) on a square table: (statistic, df, p, why undefined)."""
     if table.sum() == 0:
-        return None, None
+        return None, None, None, None
     if table.shape[0] < 2:
-        notes.append("stuart_maxwell_p undefined: a single outcome")
-        return None, None
-    off_diagonal = table.sum() - np.trace(table)
-    if off_diagonal == 0:
-        notes.append("stuart_maxwell_p undefined: no disagreements (the marginals are identical)")
-        return None, None
-    # Labels with no disagreement add nothing to the marginal difference but make the covariance singular.
+        return None, None, None, "a single outcome"
+    # Outcomes with no disagreement add nothing to the marginal difference but make the covariance singular.
     diagonal = np.diag(table)
     keep = (table.sum(1) - diagonal + table.sum(0) - diagonal) > 0
-    table = table[keep][:, keep]
+    reduced = table[keep][:, keep]
+    if reduced.shape[0] < 2:
+        return None, None, None, "no disagreements (the marginals are identical)"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with np.errstate(all="ignore"):
-            result = SquareTable(table, shift_zeros=False).homogeneity(method="stuart_maxwell")
+            result = SquareTable(reduced, shift_zeros=False).homogeneity(method="stuart_maxwell")
     statistic, p = finite(result.statistic), finite(result.pvalue)
     if p is None:
-        notes.append("stuart_maxwell_p undefined: singular covariance (too few disagreements per label)")
-        return None, None
+        return None, None, None, f"singular covariance (too few disagreements per {unit})"
+    return statistic, int(result.df), p, None
+
+
+def _stuart_maxwell(table: np.ndarray, notes: list[str]) -> tuple[float | None, float | None]:
+    statistic, _, p, why = stuart_maxwell(table)
+    if why:
+        notes.append(f"stuart_maxwell_p undefined: {why}")
     return statistic, p

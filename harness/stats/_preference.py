@@ -11,10 +11,10 @@ import warnings
 
 import numpy as np
 from scipy import stats as scipy_stats
-from statsmodels.stats.contingency_tables import SquareTable, mcnemar
+from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.inter_rater import cohens_kappa
 
-from harness.stats._agreement import proportion_cis
+from harness.stats._agreement import proportion_cis, stuart_maxwell
 from harness.stats._json import finite
 from harness.stats._labels import LabelCube
 from harness.stats._results import Confusion, PreferenceStudy, RatingShare
@@ -118,29 +118,11 @@ def _wilcoxon(x: np.ndarray, y: np.ndarray, notes: list[str]) -> tuple[float | N
     return finite(result.statistic), finite(result.pvalue)
 
 
-def reduced_table(table: np.ndarray) -> np.ndarray:
-    """The square table without ratings that never take part in a disagreement: they add nothing to the
-    marginal difference and make the Stuart-Maxwell covariance singular."""
-    diagonal = np.diag(table)
-    keep = (table.sum(1) - diagonal + table.sum(0) - diagonal) > 0
-    return table[keep][:, keep]
-
-
 def _stuart_maxwell(table: np.ndarray, notes: list[str]) -> tuple[float | None, int | None, float | None]:
-    reduced = reduced_table(table)
-    if reduced.shape[0] < 2:
-        if table.sum():
-            notes.append("Stuart-Maxwell undefined: no disagreements (the marginals are identical)")
-        return None, None, None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with np.errstate(all="ignore"):
-            result = SquareTable(reduced, shift_zeros=False).homogeneity(method="stuart_maxwell")
-    statistic, p = finite(result.statistic), finite(result.pvalue)
-    if p is None:
-        notes.append("Stuart-Maxwell undefined: singular covariance (too few disagreements per rating)")
-        return None, None, None
-    return statistic, int(result.df), p
+    statistic, dof, p, why = stuart_maxwell(table, unit="rating")
+    if why:
+        notes.append(f"Stuart-Maxwell undefined: {why}")
+    return statistic, dof, p
 
 
 def _weighted_kappas(table: np.ndarray, points: np.ndarray,
