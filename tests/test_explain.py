@@ -59,6 +59,9 @@ def test_a_render_difference_on_the_same_weights_is_attributed_render(render_run
 def test_explain_reruns_replay_nothing_twice_and_the_report_shows_the_causes(render_run):
     out, first = render_run
     assert first.replays["generated"] > 0
+    text = run_harness("explain", str(out))
+    assert text.returncode == 0, text.stderr
+    assert "render " in text.stdout and "[P(label): local-harmony " in text.stdout  # local logits: exposed
     done = run_harness("explain", str(out), "--json")
     assert done.returncode == 0, done.stderr
     again = json.loads(done.stdout)

@@ -33,10 +33,20 @@ def run(args: argparse.Namespace) -> int:
     print(attribution.headline())
     for flip in attribution.flips:
         print(f"- {flip.cause:<11} {flip.a} vs {flip.b} on {flip.case_id}/{flip.repeat}: "
-              f"{flip.label_a!r} vs {flip.label_b!r}: {flip.why}")
+              f"{flip.label_a!r} vs {flip.label_b!r}: {flip.why}{_probabilities(flip)}")
     for note in attribution.notes:
         print(f"note: {note}")
     if attribution.replay_backend:
         print(f"replays on {attribution.replay_backend}: {attribution.replays.get('generated', 0)} generated, "
               f"{attribution.replays.get('reused', 0)} reused")
     return 0
+
+
+def _probabilities(flip) -> str:
+    """` [P(label): a 0.91, b not exposed]`: each answer's probability of the label it gave, where exposed."""
+    probs = flip.evidence.get("label_probs") or {}
+    parts = []
+    for name, label in ((flip.a, flip.label_a), (flip.b, flip.label_b)):
+        value = (probs.get(name) or {}).get(label)
+        parts.append(f"{name} {value:.2f}" if isinstance(value, (int, float)) else f"{name} not exposed")
+    return f" [P(label): {', '.join(parts)}]"
