@@ -80,10 +80,15 @@ def lint_request(body_or_request: Any) -> list[LintFinding]:
 
 def served_effort_line(prompt_ids: Sequence[int]) -> tuple[int, int, str] | None:
     """(message index, 1-based line, effort) of the `Reasoning:` line in the prompt's first system message, or None
-    when the prompt has no system message or no such line."""
+    when the prompt has no system message or no such line (or no vocab here to read the ids with)."""
+    from harness.errors import HarnessError
     from harness.render.parser import parse_tokens
 
-    for index, message in enumerate(parse_tokens(list(prompt_ids)).messages):
+    try:
+        messages = parse_tokens(list(prompt_ids)).messages
+    except HarnessError:  # nothing to judge by
+        return None
+    for index, message in enumerate(messages):
         if message.role != "system":
             continue
         for number, text in enumerate(message.content.splitlines(), start=1):

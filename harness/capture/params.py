@@ -14,7 +14,6 @@ was sent (`medium` when none was: Harmony's default). A server that ignores or o
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,6 @@ REASONING = ("reasoning_effort", "reasoning")
 RENDER_FIELDS = ("messages", "tools", "model")  # compared by the render diff, not here
 UNSET = "unset"
 DEFAULT_EFFORT = "medium"  # what Harmony's system message says when no effort is given
-_REASONING_LINE = re.compile(r"^Reasoning:\s*(\S+)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -128,18 +126,10 @@ def served_effort(flow: dict) -> str | None:
     ids = (response_json(flow) or {}).get("prompt_token_ids")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
         return None
-    from harness.errors import HarnessError
-    from harness.render.parser import parse_tokens
+    from harness.lint import served_effort_line
 
-    try:
-        messages = parse_tokens(ids).messages
-    except HarnessError:  # no vocab here to read the ids with: nothing to judge by
-        return None
-    for message in messages:
-        if message.role == "system":
-            found = _REASONING_LINE.search(message.content)
-            return found.group(1).lower() if found else None
-    return None
+    found = served_effort_line(ids)
+    return found[2] if found else None
 
 
 def effort_matches(sent: Any, served: str) -> bool:
