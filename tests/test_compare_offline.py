@@ -162,16 +162,21 @@ def test_report_was_written(offline_run):
     assert "## Output tokens" in report
 
 
-def test_a_rerun_resumes_every_backend_although_the_servers_get_new_ports(offline_run):
-    """The servers the profile starts listen on fresh free ports each run: they are keyed by what they serve."""
+def test_a_rerun_resumes_every_backend_and_starts_no_server(offline_run):
+    """Managed servers are keyed by what they serve, not their free port, so the plan is known before any server
+    runs: a rerun whose answers are all stored starts none."""
     first = offline_run["summary"]["summary"]
     assert first["completed"] == first["planned"] == CASES * REPEATS * len(BACKENDS)
+    vllm_log = offline_run["run"] / "vllm.log"
+    started_at = vllm_log.stat().st_mtime_ns
     done = run_harness("compare", "--profile", "offline", "--limit", str(CASES), "--repeats", str(REPEATS),
                        "--out", str(offline_run["run"]), "--no-capture", "--no-report", "--no-progress", "--json",
                        cwd=offline_run["tmp"], timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     again = json.loads(done.stdout)["summary"]
     assert (again["skipped"], again["completed"], again["failed"]) == (first["planned"], 0, 0)
+    # every answer was stored: the run started no server (vLLM would have rewritten its log)
+    assert vllm_log.stat().st_mtime_ns == started_at
     run = json.loads((offline_run["run"] / "run.json").read_text())
     for name in HTTP_BACKENDS:
         fingerprint = run["backends"][name]["fingerprint"]

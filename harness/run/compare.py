@@ -62,7 +62,7 @@ class CompareResult:
 
 def run_compare(options: CompareOptions) -> CompareResult:
     from harness.backends.base import BackendContext, create_backend
-    from harness.run.profiles import backend_configs, resolve_profile
+    from harness.run.profiles import backend_configs, resolve_profile, start_managed
     from harness.scenario import load_scenario
 
     if options.repeats < 1:
@@ -78,8 +78,8 @@ def run_compare(options: CompareOptions) -> CompareResult:
 
     with contextlib.ExitStack() as stack:
         servers: list = []  # the servers this run started, watched while it runs
-        configs = backend_configs(profile, options.config, options.backends, stack, max_tokens=options.max_tokens,
-                                  run_dir=run_dir, servers=servers)
+        configs, launches = backend_configs(profile, options.config, options.backends,
+                                            max_tokens=options.max_tokens, run_dir=run_dir)
         if profile == "offline":
             from harness.tiny_model import TASKS
 
@@ -124,7 +124,14 @@ def run_compare(options: CompareOptions) -> CompareResult:
         notes += _key_notes(store, backends)
         labelers = {name: _labeler(scenario, configs[name].model or backends[name].fingerprint().get("model"))
                     for name in backends}
+        # a managed server's key is what it serves, not its URL: the plan is known before any server runs, and
+        # only the servers of backends with answers still to give are started
         items = plan(backends, requests, options.repeats)
+        done = store.completed_keys()
+        needed = {item.backend for item in items if item.key not in done} & set(launches)
+        if needed:
+            configs = start_managed(configs, launches, needed, stack, servers)
+            backends.update({name: create_backend(configs[name], context) for name in needed})
         summary = _execute(backends, store, labelers, items, options.progress, servers)
         if proxy is not None and not proxy.alive():
             notes.append("the capture proxy died during the run; flows after that point are missing")

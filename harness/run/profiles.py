@@ -5,14 +5,18 @@ answer in Harmony) through `transformers-pipeline` (chat template, sampling at t
 (openai-harmony, greedy, the replay reference),
 `transformers serve` (a real OpenAI-compatible server that renders with the chat template) and the real vLLM
 (`.venv-vllm`, rendering with its own Harmony code, returning prompt_token_ids). The project's reference Harmony
-server (`harmony-server`) is there on request, for fault tests; it is not vLLM. Servers are started here on
-127.0.0.1 (vLLM first and in the background: it takes about a minute) and stopped by the caller's stack.
+server (`harmony-server`) is there on request, for fault tests; it is not vLLM. Building the configs starts
+nothing: the run starts the servers whose backends still have answers to give (`start_managed`: on 127.0.0.1,
+vLLM first and in the background, as it takes about a minute), and the caller's stack stops them.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.backends.base import BackendConfig, Sampling
 from harness.errors import HarnessError
@@ -26,12 +30,25 @@ OFFLINE_BACKENDS = ("local-pipeline", "local-harmony", "transformers-serve", "vl
 DEFAULT_OFFLINE_BACKENDS = ("local-pipeline", "local-harmony", "transformers-serve", "vllm")
 
 
-def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_MAX_TOKENS,
-                     names: list[str] | None = None, run_dir: Path | None = None,
-                     servers: list | None = None) -> dict[str, BackendConfig]:
-    """The offline profile's backends (the default set unless `names`); servers start only for the selected
-    names (their handles appended to `servers`, for watching). vLLM's log goes to `<run_dir>/vllm.log`."""
-    servers = [] if servers is None else servers
+MANAGED_URL = "http://harness-managed.invalid/v1"  # a managed server's URL until the run starts it
+
+
+@dataclass(frozen=True)
+class ManagedLaunch:
+    """How a run starts the server behind one offline backend: `begin(stack)` launches it (returning before it
+    answers when `background`: vLLM's minute of start-up then overlaps the other servers'); the backend's config
+    gets the server's URL once it is up."""
+
+    backend: str
+    begin: Callable[[contextlib.ExitStack], Any]
+    background: bool = False
+
+
+def offline_backends(*, max_tokens: int = OFFLINE_MAX_TOKENS, names: list[str] | None = None,
+                     run_dir: Path | None = None) -> tuple[dict[str, BackendConfig], dict[str, ManagedLaunch]]:
+    """The offline profile's backends (the default set unless `names`) and how to start the servers behind them.
+    Nothing is started here: the run starts the servers it needs (`start_managed`), so a rerun whose answers
+    are all stored starts none. vLLM's log goes to `<run_dir>/vllm.log`."""
     from harness.assets import TINY_MODEL_ID, resolve
     from harness.backends.base import prompt_date
 
@@ -51,46 +68,67 @@ def offline_backends(stack: contextlib.ExitStack, *, max_tokens: int = OFFLINE_M
     if unknown:
         raise HarnessError(f"unknown backend(s) {', '.join(sorted(unknown))}; the offline profile has "
                            f"{', '.join(OFFLINE_BACKENDS)}")
-    if wanted & {"transformers-serve", "harmony-server", "vllm"}:
-        from harness.servers.launch import start
-    vllm = None
-    if "vllm" in wanted:  # first, without waiting: its minute of start-up overlaps the other servers'
-        from harness.servers.vllm_server import START_TIMEOUT_S, vllm_install
+    launches: dict[str, ManagedLaunch] = {}
+    model_dir = str(assets.model_dir)
+    if "vllm" in wanted:
+        from harness.servers.vllm_server import vllm_install
 
-        install = vllm_install()
-        # the date the local backends' prompts carry, so that identical requests give identical prompts
-        vllm = stack.enter_context(start("vllm", model=str(assets.model_dir), served_model_name=TINY_MODEL_ID,
-                                         date=prompt_date(), log_dir=run_dir, wait=False))
-        servers.append(vllm)
-    if "transformers-serve" in wanted:
-        serve = stack.enter_context(start("transformers-serve", model=str(assets.model_dir)))
-        servers.append(serve)
-        configs["transformers-serve"] = BackendConfig(
-            name="transformers-serve", kind="openai-compatible", model=serve.model, base_url=serve.base_url,
-            revision=assets.revision, sampling=sampling, concurrency=1, timeout=300,
-            options={"server": "transformers-serve",
-                     "managed_server": _managed("transformers-serve", assets, served_by=_package("transformers"))})
-    if "harmony-server" in wanted:
-        # served under the name the backend sends; preload: torch/transformers imported and weights loaded now, in
-        # this thread, not in the server's worker while the local backends import transformers (not thread-safe)
-        reference = stack.enter_context(start("harmony-reference", model=str(assets.model_dir),
-                                              served_model_name=TINY_MODEL_ID, preload=True))
-        servers.append(reference)
-        configs["harmony-server"] = BackendConfig(
-            name="harmony-server", kind="openai-compatible", model=TINY_MODEL_ID, base_url=reference.base_url,
-            revision=assets.revision, sampling=sampling, concurrency=1, timeout=300,
-            options={"server": "harmony-reference", "return_token_ids": True,
-                     "managed_server": _managed("harmony-reference", assets,
-                                                served_by=_package("gpt-oss-harness"))})
-    if vllm is not None:
-        vllm.wait_ready(START_TIMEOUT_S)
+        install = vllm_install()  # a missing .venv-vllm is one line now, before anything runs
         configs["vllm"] = BackendConfig(
-            name="vllm", kind="openai-compatible", model=TINY_MODEL_ID, base_url=vllm.base_url,
+            name="vllm", kind="openai-compatible", model=TINY_MODEL_ID, base_url=MANAGED_URL,
             revision=assets.revision, sampling=sampling, concurrency=4, timeout=300,
             options={"server": "vllm", "return_token_ids": True, "logprobs": 5,  # P(label), numerics
                      "managed_server": _managed("vllm", assets, served_by=install.served_by,
                                                 harmony=install.harmony_package)})
-    return {name: config for name, config in configs.items() if name in wanted}
+        # the date the local backends' prompts carry, so that identical requests give identical prompts
+        launches["vllm"] = ManagedLaunch("vllm", lambda stack: _start(
+            stack, "vllm", model=model_dir, served_model_name=TINY_MODEL_ID, date=prompt_date(), log_dir=run_dir,
+            wait=False), background=True)
+    if "transformers-serve" in wanted:
+        configs["transformers-serve"] = BackendConfig(
+            name="transformers-serve", kind="openai-compatible", model=model_dir, base_url=MANAGED_URL,
+            revision=assets.revision, sampling=sampling, concurrency=1, timeout=300,
+            options={"server": "transformers-serve",
+                     "managed_server": _managed("transformers-serve", assets, served_by=_package("transformers"))})
+        launches["transformers-serve"] = ManagedLaunch("transformers-serve", lambda stack: _start(
+            stack, "transformers-serve", model=model_dir))
+    if "harmony-server" in wanted:
+        configs["harmony-server"] = BackendConfig(
+            name="harmony-server", kind="openai-compatible", model=TINY_MODEL_ID, base_url=MANAGED_URL,
+            revision=assets.revision, sampling=sampling, concurrency=1, timeout=300,
+            options={"server": "harmony-reference", "return_token_ids": True,
+                     "managed_server": _managed("harmony-reference", assets,
+                                                served_by=_package("gpt-oss-harness"))})
+        # served under the name the backend sends; preload: torch/transformers imported and weights loaded now, in
+        # this thread, not in the server's worker while the local backends import transformers (not thread-safe)
+        launches["harmony-server"] = ManagedLaunch("harmony-server", lambda stack: _start(
+            stack, "harmony-reference", model=model_dir, served_model_name=TINY_MODEL_ID, preload=True))
+    return ({name: config for name, config in configs.items() if name in wanted},
+            {name: launch for name, launch in launches.items() if name in wanted})
+
+
+def _start(stack: contextlib.ExitStack, kind: str, **options: Any):
+    from harness.servers.launch import start
+
+    return stack.enter_context(start(kind, **options))
+
+
+def start_managed(configs: dict[str, BackendConfig], launches: dict[str, ManagedLaunch], names: set[str],
+                  stack: contextlib.ExitStack, servers: list) -> dict[str, BackendConfig]:
+    """Start the servers behind `names` (background ones first, waited for last), stopped by `stack`, their
+    handles appended to `servers` (for watching); returns the configs with those servers' URLs."""
+    from harness.servers.vllm_server import START_TIMEOUT_S
+
+    chosen = [launches[name] for name in sorted(names) if name in launches]
+    handles = {}
+    for launch in sorted(chosen, key=lambda launch: not launch.background):
+        handles[launch.backend] = launch.begin(stack)
+        servers.append(handles[launch.backend])
+    for launch in chosen:
+        if launch.background:
+            handles[launch.backend].wait_ready(START_TIMEOUT_S)
+    return {name: config.model_copy(update={"base_url": handles[name].base_url}) if name in handles else config
+            for name, config in configs.items()}
 
 
 def _package(name: str) -> str:
@@ -110,19 +148,21 @@ def _managed(name: str, assets, *, served_by: str, harmony: str | None = None) -
             "harmony_version": harmony or assets.fingerprint()["harmony_version"]}
 
 
-def backend_configs(profile: str, config_path: Path | None, names: list[str] | None, stack: contextlib.ExitStack,
-                    *, max_tokens: int | None = None, run_dir: Path | None = None,
-                    servers: list | None = None) -> dict[str, BackendConfig]:
-    """The selected backends of a resolved profile: the offline ones (servers started on `stack`; `max_tokens`
-    overrides their budget) or those of the config file (./harness.toml unless `config_path`)."""
+def backend_configs(profile: str, config_path: Path | None, names: list[str] | None, *,
+                    max_tokens: int | None = None,
+                    run_dir: Path | None = None) -> tuple[dict[str, BackendConfig], dict[str, ManagedLaunch]]:
+    """The selected backends of a resolved profile, and how to start the servers behind them: the offline ones
+    (`max_tokens` overrides their budget; servers started by the run, `start_managed`) or those of the config
+    file (./harness.toml unless `config_path`; nothing to start)."""
     if profile == "offline":
         kwargs = {"max_tokens": max_tokens} if max_tokens else {}
-        configs = offline_backends(stack, names=names, run_dir=run_dir, servers=servers, **kwargs)
+        configs, launches = offline_backends(names=names, run_dir=run_dir, **kwargs)
     else:
         from harness.config import load_config
 
-        configs = load_config(config_path or DEFAULT_CONFIG)
-    return select_backends(configs, names)
+        configs, launches = load_config(config_path or DEFAULT_CONFIG), {}
+    selected = select_backends(configs, names)
+    return selected, {name: launch for name, launch in launches.items() if name in selected}
 
 
 def select_backends(configs: dict[str, BackendConfig], names: list[str] | None) -> dict[str, BackendConfig]:

@@ -175,10 +175,11 @@ def _sweep_config(config):
 
 
 def _backend_config(options: SweepOptions, stack):
-    from harness.run.profiles import backend_configs, resolve_profile
+    from harness.run.profiles import backend_configs, resolve_profile, start_managed
 
     profile = resolve_profile(options.profile, options.config)
-    return backend_configs(profile, options.config, [options.backend], stack)[options.backend]
+    configs, launches = backend_configs(profile, options.config, [options.backend])
+    return start_managed(configs, launches, {options.backend}, stack, [])[options.backend]
 
 
 async def _timed(backend, request: ChatRequest, timeout: float) -> tuple[float, Any, Any]:
