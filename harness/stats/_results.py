@@ -40,7 +40,9 @@ class NoiseComparison(_JsonMixin):
 
 
 @dataclass
-class PairStats(_JsonMixin):
+class PairCore(_JsonMixin):
+    """The agreement of one backend pair on one label (the label, or the fine label): what every pair reports."""
+
     a: str
     b: str
     n: int
@@ -51,7 +53,7 @@ class PairStats(_JsonMixin):
     agreement_ci_exact: Interval  # Clopper-Pearson
     kappa: float | None
     kappa_ci: Interval
-    kappa_linear: float | None  # ordinal (numeric) labels only
+    kappa_linear: float | None  # ordinal (numeric) labels only: weighted by distance on the scale
     kappa_linear_n: int | None  # matched cases where both labels are numbers
     mcnemar_p: float | None  # binary labels only (exact)
     stuart_maxwell_p: float | None
@@ -61,6 +63,10 @@ class PairStats(_JsonMixin):
     missing_in_b: int
     missing_examples: list[dict[str, Any]]
     confusion: Confusion
+
+
+@dataclass
+class PairStats(PairCore):
     verdict: str
     noise_comparison: NoiseComparison
     notes: list[str] = field(default_factory=list)
@@ -219,29 +225,9 @@ class PreferenceStudy(_JsonMixin):
 
 
 @dataclass
-class FinePair(_JsonMixin):
+class FinePair(PairCore):
     """Agreement on the fine label of one backend pair (the fields of a pair, without the noise verdict)."""
 
-    a: str
-    b: str
-    n: int
-    agree: int
-    disagree: int
-    agreement: float | None
-    agreement_ci_wilson: Interval
-    agreement_ci_exact: Interval
-    kappa: float | None
-    kappa_ci: Interval
-    kappa_linear: float | None  # ordinal fine labels (ratings) only: weighted by distance on the scale
-    kappa_linear_n: int | None
-    mcnemar_p: float | None
-    stuart_maxwell_p: float | None
-    stuart_maxwell_statistic: float | None
-    missing: int
-    missing_in_a: int
-    missing_in_b: int
-    missing_examples: list[dict[str, Any]]
-    confusion: Confusion
     notes: list[str] = field(default_factory=list)
 
 
