@@ -162,6 +162,31 @@ def test_report_was_written(offline_run):
     assert "## Output tokens" in report
 
 
+def test_a_backend_hiding_its_prompt_ids_is_fingerprinted_and_explain_replays_that_render(offline_run):
+    """transformers serve returns only a prompt-token count, and harmony's and the chat template's renders of these
+    requests have the same length: the run fingerprints it (around the capture proxy) and explain uses the render
+    the fingerprint names instead of leaving its prompts unknown."""
+    from harness.explain.run import _answers
+    from harness.report._load import load_run
+
+    run = json.loads((offline_run["run"] / "run.json").read_text())
+    served = run["backends"]["transformers-serve"]["served_render"]
+    # transformers serve renders with the chat template, tool-call arguments parsed as the server does
+    assert served["matches"] == ["hf-template-parsed-args"] and served["probes"] >= 3, served
+    assert "hf-template" in served["ruled_out"] and "harmony" in served["ruled_out"]
+    assert "served_render" not in run["backends"]["vllm"]  # it exposes its prompt ids
+    flows = [json.loads(line) for line in offline_run["flows"].read_text().splitlines() if line.strip()]
+    assert flows and not any(flow["case"]["raw"].startswith("fingerprint") for flow in flows)
+    folder = load_run(offline_run["run"])
+    named, _ = _answers(folder, run["date"], {"transformers-serve": served})
+    sources = {a.prompt.source for (backend, _, _), a in named.items() if backend == "transformers-serve"}
+    assert sources and all(s.startswith("render:hf-template-parsed-args (its fingerprint") for s in sources), sources
+    by_count, _ = _answers(folder, run["date"], {})
+    assert not any(a.prompt.known for (backend, _, _), a in by_count.items() if backend == "transformers-serve")
+    report = (offline_run["run"] / "report.md").read_text()
+    assert "| transformers-serve | `hf-template-parsed-args` |" in report
+
+
 def test_a_rerun_resumes_every_backend_and_starts_no_server(offline_run):
     """Managed servers are keyed by what they serve, not their free port, so the plan is known before any server
     runs: a rerun whose answers are all stored starts none."""

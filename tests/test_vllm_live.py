@@ -159,3 +159,18 @@ def test_fingerprint_names_the_vllm_release_range_of_the_real_server(vllm_server
     # the ids rule out the older ranges: 0.10's raw system message and 0.14's channel list among them
     assert "vllm-0.10" not in result["matches"] and "vllm-0.14" not in result["matches"]
     assert "hf-template" not in result["matches"]
+
+
+def test_the_offline_vllm_computes_in_bfloat16_and_its_key_says_so(assets):
+    """As providers serve gpt-oss (bf16 weights), while the local backends compute in float32: the precision is
+    part of what the managed server's answers are keyed by, and an unknown one is refused before anything runs."""
+    from harness.run.profiles import VLLM_DTYPE, offline_backends
+    from harness.servers.launch import start_vllm
+    from harness.servers.vllm_server import vllm_command, vllm_install
+
+    configs, launches = offline_backends(names=["vllm"])
+    assert VLLM_DTYPE == "bfloat16" and configs["vllm"].options["managed_server"]["dtype"] == VLLM_DTYPE
+    command = vllm_command(vllm_install(), assets.model_dir, served_model_name="m", port=1, dtype=VLLM_DTYPE)
+    assert command[command.index("--dtype") + 1] == "bfloat16"
+    with pytest.raises(HarnessError, match="dtype 'float16' is not one of float32, bfloat16"):
+        start_vllm(dtype="float16")

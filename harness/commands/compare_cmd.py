@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
                              backends=[b.strip() for b in args.backends.split(",")] if args.backends else None,
                              repeats=args.repeats, limit=args.limit, config=args.config, profile=profile,
                              capture=args.capture, date=args.date, progress=not args.no_progress and not args.json,
-                             max_tokens=args.max_tokens, online=args.online, cases=args.cases)
+                             max_tokens=args.max_tokens, online=args.online, cases=args.cases,
+                             explain=not args.no_explain)
     result = run_compare(options)
     if not args.no_explain:
         from harness.errors import HarnessError

@@ -3,7 +3,8 @@
 `harmony-reference` gives the project's own Harmony server in vLLM's response shape, for fault tests (prompt and
 completion token ids included), `fault` a scripted server for retry tests, `roost` the ROOST demo server's shape, and
 `transformers-serve` wraps `transformers serve` offline on a local model, and `vllm` runs the real vLLM OpenAI
-server from `.venv-vllm` (float32 on CPU, `--date` pins its `Current date:` line).
+server from `.venv-vllm` (float32 on CPU unless `--options '{"dtype": "bfloat16"}'`; `--date` pins its `Current
+date:` line).
 """
 
 from __future__ import annotations

@@ -48,7 +48,8 @@ def explain_run(run_dir: str | Path, *, replay_backend: str | None = None, seeds
     if replay and reference is None:
         notes.append("no local transformers-harmony backend in this run: flips are attributed without replays "
                      "(give --replay-backend NAME)")
-    answers, own_labels = _answers(folder, run.get("date"))
+    served = {name: (info or {}).get("served_render") for name, info in (run.get("backends") or {}).items()}
+    answers, own_labels = _answers(folder, run.get("date"), served)
     flips, compared = find_flips(answers, backends)
     near = NEAR_TIE_MARGIN
     replays = None
@@ -98,7 +99,8 @@ def _reference(configs: dict[str, dict[str, Any]], wanted: str | None) -> str | 
     return next((name for name in local if configs[name].get("kind") == "transformers-harmony"), None)
 
 
-def _answers(folder, date: str | None) -> tuple[dict[tuple[str, str, int], Answer], dict[tuple[str, str], list]]:
+def _answers(folder, date: str | None, served: dict[str, dict[str, Any] | None] | None = None,
+             ) -> tuple[dict[tuple[str, str, int], Answer], dict[tuple[str, str], list]]:
     records = {(r.backend, r.case_id, r.repeat): r for r in folder.records}
     answers: dict[tuple[str, str, int], Answer] = {}
     own: dict[tuple[str, str], list[tuple[int, str]]] = {}
@@ -109,7 +111,7 @@ def _answers(folder, date: str | None) -> tuple[dict[tuple[str, str, int], Answe
             continue
         backend, case_id, repeat = str(row.backend), str(row.case_id), int(row.repeat)
         record = records.get((backend, case_id, repeat))
-        prompt = _prompt(record, date, inferred)
+        prompt = _prompt(record, date, inferred, (served or {}).get(backend))
         answers[(backend, case_id, repeat)] = Answer(
             backend, case_id, repeat, label, prompt, margin=record.label_margin if record else None,
             probs=record.label_probs if record else None)
@@ -118,7 +120,10 @@ def _answers(folder, date: str | None) -> tuple[dict[tuple[str, str, int], Answe
     return answers, own_labels
 
 
-def _prompt(record, date: str | None, cache: dict[tuple[str, str], Prompt]) -> Prompt:
+def _prompt(record, date: str | None, cache: dict[tuple[str, str], Prompt],
+            served: dict[str, Any] | None = None) -> Prompt:
+    """Exposed ids; else the render its fingerprint names (`served_render` in run.json), if that render has its
+    prompt-token count; else the one render with that count."""
     if record is None or record.completion is None:
         return Prompt(None, "no record of the answer")
     if record.completion.prompt_token_ids:
@@ -126,10 +131,29 @@ def _prompt(record, date: str | None, cache: dict[tuple[str, str], Prompt]) -> P
     count = record.completion.usage.prompt_tokens if record.completion.usage else None
     if not count or not date:
         return Prompt(None, "not exposed, and no prompt-token count")
-    key = (json.dumps(record.request, sort_keys=True), f"{date}:{count}")
+    matches = tuple((served or {}).get("matches") or ())
+    served_date = (served or {}).get("date") or date
+    key = (json.dumps(record.request, sort_keys=True), f"{date}:{count}:{served_date}:{','.join(matches)}")
     if key not in cache:
-        cache[key] = _prompt_by_count(record.request, date, int(count))
+        found = _prompt_by_fingerprint(record.request, served_date, int(count), matches) if matches else None
+        cache[key] = found or _prompt_by_count(record.request, date, int(count))
     return cache[key]
+
+
+def _prompt_by_fingerprint(body: dict[str, Any], date: str, count: int, matches: tuple[str, ...]) -> Prompt | None:
+    """The render the backend's fingerprint names, when those renders agree id for id and have its count."""
+    from harness.render import render_all
+    from harness.request import ChatRequest
+
+    try:
+        rendered = render_all(ChatRequest.from_body(body), list(matches), date=date)
+    except HarnessError:
+        return None
+    distinct = {tuple(ids) for ids in rendered.values()}
+    if len(distinct) != 1 or len(next(iter(distinct))) != count:
+        return None
+    name = min(rendered)
+    return Prompt(list(rendered[name]), f"render:{name} (its fingerprint, and its {count} prompt tokens)")
 
 
 def _prompt_by_count(body: dict[str, Any], date: str, count: int) -> Prompt:

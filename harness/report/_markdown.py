@@ -370,8 +370,9 @@ def _reproduce(s: dict[str, Any]) -> list[str]:
         return []
     out = ["## Reproduce", "", *fence(reproduce_command(invocation), "bash"), ""]
     if invocation.get("profile") == "offline":
-        out += [("The offline profile builds its backends itself: the tiny model, `transformers serve` and the "
-                "reference Harmony server on 127.0.0.1 (no configuration, no credentials)."), ""]
+        out += [("The offline profile builds its backends itself: the tiny model (local, float32), `transformers "
+                "serve` and the real vLLM (bfloat16, as providers serve) on 127.0.0.1 (no configuration, no "
+                "credentials)."), ""]
     else:
         backends = s.get("backends") or {}
         names = list(invocation.get("backends") or backends)
@@ -410,6 +411,13 @@ def _classes(s: dict[str, Any]) -> list[str]:
             out += table(["backend", "renders (cases)"],
                          [[k, ", ".join(f"{r} x{n}" for r, n in v.items())]
                           for k, v in render["backend_prompts"].items()])
+        if render.get("served_renders"):
+            out += ["Backends that hide their prompt ids, fingerprinted (probes that separate every renderer by "
+                    "prompt-token count; their prompts in the replays are these renders):", ""]
+            out += table(["backend", "consistent renders", "probes answered", "date"],
+                         [[k, ", ".join(f"`{m}`" for m in v.get("matches") or []) or "none",
+                           str(v.get("probes", DASH)), v.get("date") or DASH]
+                          for k, v in render["served_renders"].items()])
         for error in render.get("errors") or []:
             out.append(f"- render failed for {code(error['case_id'])}: {esc(error['error'])}")
     params = classes["params"]

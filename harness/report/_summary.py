@@ -41,7 +41,7 @@ def build_summary(folder: RunFolder) -> dict[str, Any]:
         "environment": run.get("environment") or {},
         "verdicts": verdicts(stats),
         "stats": stats,
-        "classes": {"render": render_classes(folder.renders),
+        "classes": {"render": {**render_classes(folder.renders), "served_renders": served_renders(run)},
                     "params": param_classes(folder, backends, bodies),
                     "output": output_classes(findings),
                     "lint": lint_summary(folder)},
@@ -160,6 +160,13 @@ def render_classes(renders: dict[str, Any] | None) -> dict[str, Any]:
             "identical_cases_by_pair": dict(identical_pairs),
             # "=harmony": the exposed prompt ids equal that render; "~vllm": none equal, this one is closest
             "backend_prompts": {k: dict(v) for k, v in prompts.items()}, "errors": errors}
+
+
+def served_renders(run: dict[str, Any]) -> dict[str, Any]:
+    """Backend -> the fingerprint verdict on the render it served, for backends that hide their prompt ids
+    (`harness.run.served_render`)."""
+    return {name: info["served_render"] for name, info in (run.get("backends") or {}).items()
+            if isinstance(info, dict) and info.get("served_render")}
 
 
 Bodies = tuple[str, dict[tuple[str, int], dict[str, Any]]]  # (source, {(case_id, repeat): {backend: ...}})

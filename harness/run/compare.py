@@ -48,6 +48,7 @@ class CompareOptions:
     max_tokens: int | None = None
     online: bool = False  # allow a scenario's HF dataset to be fetched
     cases: str | Path | None = None  # a JSONL of {"text": ...} rows replacing the scenario's cases
+    explain: bool = True  # flips will be explained: probe which render hidden-prompt backends served
 
 
 @dataclass
@@ -88,7 +89,9 @@ def run_compare(options: CompareOptions) -> CompareResult:
                     "rendered by openai-harmony only (as gpt-oss was: other renders are out of its training "
                     f"distribution), in the answer formats of the built-in {', '.join(learned)} scenarios, so its "
                     "labels show the mechanics of the comparison, not the real model's behaviour; local-pipeline "
-                    "samples at temperature 0.7, so its repeats differ")
+                    "samples at temperature 0.7, so its repeats differ (`sampling` flips); vLLM computes in "
+                    "bfloat16, as providers serve gpt-oss, the local backends in float32, so identical prompt "
+                    "ids can still give another label (`server` flips)")
             if scenario.name not in learned:
                 note += f"; it never learned the {scenario.name} scenario's answers, expect parse failures"
             notes.append(note)
@@ -129,6 +132,11 @@ def run_compare(options: CompareOptions) -> CompareResult:
         items = plan(backends, requests, options.repeats)
         done = store.completed_keys()
         needed = {item.backend for item in items if item.key not in done} & set(launches)
+        if options.explain:  # a stored answer whose hidden prompt no fingerprint names yet needs its server once
+            from harness.run.served_render import pending
+
+            needed |= pending(backends, store.latest({item.key for item in items}), store,
+                              date=options.date or dt.date.today().isoformat()) & set(launches)
         if needed:
             configs = start_managed(configs, launches, needed, stack, servers)
             backends.update({name: create_backend(configs[name], context) for name in needed})
@@ -136,8 +144,17 @@ def run_compare(options: CompareOptions) -> CompareResult:
         if proxy is not None and not proxy.alive():
             notes.append("the capture proxy died during the run; flows after that point are missing")
         records = store.latest({item.key for item in items})
+        served = {}
+        if options.explain:  # a hidden prompt is known by its render, for the replays of `explain`
+            from harness.run.served_render import served_renders
 
-    files = _write_outputs(run_dir, scenario, records, configs, backends, capture_dir, options, notes, profile)
+            live = set(backends) - (set(launches) - needed)  # a managed server this rerun did not start is down
+            served = served_renders(backends, configs, records, store, live=live, notes=notes,
+                                    date=options.date or dt.date.today().isoformat(),
+                                    context=BackendContext(run_dir=str(run_dir)))
+
+    files = _write_outputs(run_dir, scenario, records, configs, backends, capture_dir, options, notes, profile,
+                           served)
     return CompareResult(run_dir=run_dir, profile=profile, backends=list(configs), summary=summary, files=files,
                          notes=notes)
 
@@ -252,7 +269,7 @@ async def _watch_servers(servers, interval_s: float = 0.5) -> str:
 
 
 def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_dir, options, notes,
-                   profile: str) -> dict:
+                   profile: str, served: dict[str, dict[str, Any]]) -> dict:
     frame = records_frame(records)
     gold = {case.id: case.gold for case in scenario.cases}
     files = {"store": str(run_dir / "results.sqlite")}
@@ -293,7 +310,8 @@ def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_
         "scenario": {"name": scenario.name, "fingerprint": scenario.fingerprint(), "cases": len(scenario.cases)},
         "repeats": options.repeats, "date": date, "notes": notes,
         "invocation": _invocation(options, profile, list(configs), date),
-        "backends": {name: {"config": _public_config(configs[name]), "fingerprint": backends[name].fingerprint()}
+        "backends": {name: {"config": _public_config(configs[name]), "fingerprint": backends[name].fingerprint(),
+                            **({"served_render": served[name]} if name in served else {})}
                      for name in configs},
         "capture_dir": str(capture_dir) if capture_dir else None,
         "environment": environment_fingerprint(),

