@@ -11,11 +11,14 @@ always passed explicitly: `InferenceClient(base_url=...)` without one would send
 huggingface_hub always writes an Authorization header, so when there is no key the placeholder header is removed
 by our request hook before the request leaves.
 
-Headers. huggingface_hub 2.x returns only the parsed body. Each client gets its own `httpx2.AsyncClient` (we
-override `AsyncInferenceClient._get_async_client`, the one place it builds its session) with huggingface_hub's own
-event hooks plus ours: a request hook that adds the correlation header and reads back the body as sent, and a
-response hook that keeps the status, headers and body of the call. Which call a hook belongs to comes from a
-ContextVar set in the calling task (httpx awaits hooks in that task), so concurrent calls do not mix.
+Session. huggingface_hub 2.x returns only the parsed body, and its client takes no proxy, CA or hooks. So we use
+its public `set_async_client_factory`: the factory builds each client's `httpx2.AsyncClient` with the capture proxy,
+the run's CA bundle and huggingface_hub's own event hooks (read once from `get_async_session()`) plus ours: a
+request hook that adds the correlation header and reads back the body as sent, and a response hook that keeps the
+status, headers and body of the call. huggingface_hub calls the factory, and httpx the hooks, in the calling task,
+so a ContextVar set there says which backend and call they serve; concurrent calls do not mix. No private
+huggingface_hub name is used (tests/test_hf_inference_hooks.py checks, and checks `PUBLIC_API` exists); if an
+upgrade stops using the factory or shares a session between clients, calls fail naming the version.
 """
 
 from __future__ import annotations
@@ -46,7 +49,14 @@ NO_KEY = "harness-no-key"  # placeholder passed instead of any real token; its h
 _CLIENT_PARAMS = ("max_tokens", "temperature", "top_p", "seed", "stop", "frequency_penalty", "presence_penalty", "n",
                   "tools", "tool_choice", "response_format", "logprobs", "top_logprobs")
 
+# The huggingface_hub names this module relies on; tests/test_hf_inference_hooks.py checks they exist.
+PUBLIC_API = ("huggingface_hub.AsyncInferenceClient", "huggingface_hub.set_async_client_factory",
+              "huggingface_hub.get_async_session", "huggingface_hub.get_token", "huggingface_hub.errors.HfHubHTTPError",
+              "huggingface_hub.errors.InferenceTimeoutError", "huggingface_hub.errors.OfflineModeIsEnabled")
+
+# The call in progress in this task: {"backend", "correlation"} set by `complete`, the rest filled by the hooks.
 _CALL: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("harness_hf_call", default=None)
+_hf_session: dict[str, Any] | None = None  # huggingface_hub's own session settings (event hooks, redirects, timeout)
 
 
 def is_hf_host(base_url: str | None) -> bool:
@@ -72,50 +82,33 @@ def resolve_token(config: BackendConfig) -> str | None:
     return token
 
 
-def _client_class():
-    """AsyncInferenceClient with its own httpx2 session: proxy, CA bundle and our event hooks."""
+def _outdated(what: str) -> HarnessError:
+    import huggingface_hub
+
+    return HarnessError(f"huggingface_hub {huggingface_hub.__version__} {what}: harness/backends/hf_inference.py "
+                        "must be updated")
+
+
+def _install_session_factory() -> None:
+    """Make huggingface_hub build its async sessions with `_new_session` (idempotent)."""
+    global _hf_session
+    from huggingface_hub import get_async_session, set_async_client_factory
+
+    if _hf_session is None:
+        default = get_async_session()  # built by huggingface_hub's own factory: read for its settings, never opened
+        _hf_session = {"event_hooks": default.event_hooks, "follow_redirects": default.follow_redirects,
+                       "timeout": default.timeout}
+    set_async_client_factory(_new_session)
+
+
+def _new_session():
+    """The async client factory: huggingface_hub calls it for each AsyncInferenceClient, in the calling task."""
     import httpx2
-    from huggingface_hub import AsyncInferenceClient
-    from huggingface_hub.utils._http import async_hf_request_event_hook, async_hf_response_event_hook
 
-    class _HarnessInferenceClient(AsyncInferenceClient):
-        def __init__(self, *args, harness_context: BackendContext, strip_auth: bool, use_proxy: bool, **kwargs):
-            super().__init__(*args, **kwargs)
-            self._harness_context = harness_context
-            self._strip_auth = strip_auth
-            self._use_proxy = use_proxy
-
-        async def _get_async_client(self):
-            if self._async_client is None:
-                proxy, verify = proxy_verify(self._harness_context, self._use_proxy)
-                session = httpx2.AsyncClient(
-                    event_hooks={"request": [async_hf_request_event_hook, self._on_request],
-                                 "response": [async_hf_response_event_hook, self._on_response]},
-                    follow_redirects=True, timeout=None, proxy=proxy, verify=verify)
-                self._async_client = await self.exit_stack.enter_async_context(session)
-            return self._async_client
-
-        async def _on_request(self, request) -> None:
-            if self._strip_auth:
-                request.headers.pop("authorization", None)
-            for name, value in self._harness_context.extra_headers.items():
-                request.headers[name] = value
-            call = _CALL.get()
-            if call is not None:
-                if call.get("correlation"):
-                    request.headers[CORRELATION_HEADER] = call["correlation"]
-                call["url"] = str(request.url)
-                call["sent"] = request.content
-
-        async def _on_response(self, response) -> None:
-            call = _CALL.get()
-            if call is not None:
-                await response.aread()  # non-streaming calls read the body anyway
-                call["status"] = response.status_code
-                call["headers"] = dict(response.headers)
-                call["text"] = response.text
-
-    return _HarnessInferenceClient
+    call = _CALL.get()
+    if call is None:  # a huggingface_hub call that is not one of ours: the session huggingface_hub would build
+        return httpx2.AsyncClient(**_hf_session)
+    return call["backend"].new_session(_hf_session)
 
 
 class HFInferenceBackend(RemoteBackend):
@@ -133,15 +126,49 @@ class HFInferenceBackend(RemoteBackend):
 
     def _get_client(self):
         if self._client is None:
-            cls = _client_class()
-            options = {"api_key": self._token or NO_KEY, "timeout": self.config.timeout,
-                       "harness_context": self.context, "strip_auth": self._token is None,
-                       "use_proxy": self.config.capture}
+            from huggingface_hub import AsyncInferenceClient
+
+            _install_session_factory()
+            options = {"api_key": self._token or NO_KEY, "timeout": self.config.timeout}
             if self.config.base_url:
-                self._client = cls(base_url=self.config.base_url, **options)
+                self._client = AsyncInferenceClient(base_url=self.config.base_url, **options)
             else:
-                self._client = cls(provider=self.provider, **options)
+                self._client = AsyncInferenceClient(provider=self.provider, **options)
         return self._client
+
+    def new_session(self, hf_session: dict[str, Any]):
+        """This backend's httpx2 session: proxy and CA bundle, huggingface_hub's event hooks, then ours."""
+        import httpx2
+
+        proxy, verify = proxy_verify(self.context, self.config.capture)
+        hooks = hf_session["event_hooks"]
+        return httpx2.AsyncClient(
+            event_hooks={"request": [*hooks.get("request", ()), self._on_request],
+                         "response": [*hooks.get("response", ()), self._on_response]},
+            follow_redirects=hf_session["follow_redirects"], timeout=hf_session["timeout"], proxy=proxy,
+            verify=verify)
+
+    async def _on_request(self, request) -> None:
+        call = _CALL.get()
+        if call is not None and call["backend"] is not self:  # the proxy and auth of another backend
+            raise _outdated("shares one HTTP session between InferenceClients")
+        if self._token is None:
+            request.headers.pop("authorization", None)
+        for name, value in self.context.extra_headers.items():
+            request.headers[name] = value
+        if call is not None:
+            if call.get("correlation"):
+                request.headers[CORRELATION_HEADER] = call["correlation"]
+            call["url"] = str(request.url)
+            call["sent"] = request.content
+
+    async def _on_response(self, response) -> None:
+        call = _CALL.get()
+        if call is not None:
+            await response.aread()  # non-streaming calls read the body anyway
+            call["status"] = response.status_code
+            call["headers"] = dict(response.headers)
+            call["text"] = response.text
 
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
         body = request_body(self.config, request)
@@ -159,7 +186,7 @@ class HFInferenceBackend(RemoteBackend):
         from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, OfflineModeIsEnabled
 
         where = f"{self.name} ({self.config.base_url or 'hf router, provider ' + self.provider})"
-        call: dict[str, Any] = {"correlation": correlation}
+        call: dict[str, Any] = {"backend": self, "correlation": correlation}
         token = _CALL.set(call)
         try:
             await self._get_client().chat_completion(**self._arguments(request))
@@ -183,10 +210,11 @@ class HFInferenceBackend(RemoteBackend):
             raise BackendError("client-error", f"{where}: {exc}", retryable=False) from exc
         finally:
             _CALL.reset(token)
+        if "text" not in call:  # answered, but not through a session of ours
+            raise _outdated("no longer builds its sessions with set_async_client_factory")
         data = http_errors.parse_json_object(call.get("text", ""), where, call.get("status"))
         sent = json.loads(call["sent"]) if call.get("sent") else None
         return completion_from_body(data, call.get("headers"), where, sent)
-
 
 
 def _safe_text(response) -> str | None:
