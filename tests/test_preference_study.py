@@ -213,6 +213,15 @@ def test_likert_run_over_jsonl_without_ids_gives_the_preference_table(tmp_path):
     assert "## Preference study" in report and "Wilcoxon signed-rank p" in report
     assert f"**{study['a']} vs {study['b']}**, {study['n']} items rated by both" in report
     assert "--cases opinions.jsonl" in report  # the reproduce command
+    # the run keeps its items: explain's replays are labelled with the same case texts, the original file gone
+    from harness.explain.run import run_scenario
+    from harness.report._load import load_run
+
+    (tmp_path / "opinions.jsonl").unlink()
+    notes: list[str] = []
+    scenario = run_scenario(load_run(tmp_path / "run"), notes)
+    assert not notes and [c.text for c in scenario.cases] == list(STATEMENTS)
+    assert {c.id for c in scenario.cases} == set(labels["case_id"])
 
 
 def test_fine_labels_flow_from_a_real_run_into_labels_csv_stats_and_report(tmp_path):

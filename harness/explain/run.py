@@ -175,26 +175,36 @@ def _prompt_by_count(body: dict[str, Any], date: str, count: int) -> Prompt:
     return Prompt(list(fitting[name]), f"render:{name} (by its {count} prompt tokens)")
 
 
-def _labeler(run: dict[str, Any], model: str | None, notes: list[str]):
-    """The run's own label parser (its scenario's), as the compare run labelled answers; None when the scenario
-    cannot be loaded here (then there are no replays)."""
-    from harness.run.compare import _labeler as labeler_for
+def run_scenario(folder, notes: list[str]):
+    """The run's scenario as it ran (with its `--cases` items, kept in the run folder); None, with a note, when it
+    cannot be loaded here."""
+    from harness.run.compare import CASES_COPY
     from harness.scenario import load_scenario
 
+    run = folder.run
     invocation = run.get("invocation") or {}
     name = invocation.get("scenario") or (run.get("scenario") or {}).get("name")
+    cases = folder.path / CASES_COPY  # a --cases run: its own items, so a policy module sees their texts
     try:
-        scenario = load_scenario(name)
+        return load_scenario(name, cases_file=cases if cases.is_file() else None)
     except HarnessError as exc:
         notes.append(f"no replays: the run's scenario {name!r} cannot be loaded here ({exc})")
         return None
-    return labeler_for(scenario, model)
+
+
+def _labeler(folder, model: str | None, notes: list[str]):
+    """The run's own label parser (its scenario's), as the compare run labelled answers; None when the scenario
+    cannot be loaded here (then there are no replays)."""
+    from harness.run.compare import _labeler as labeler_for
+
+    scenario = run_scenario(folder, notes)
+    return labeler_for(scenario, model) if scenario is not None else None
 
 
 def _replay(folder, run, configs, reference, flips, answers, seeds, notes):
     from harness.run.store import ResultStore
 
-    labeler = _labeler(run, configs[reference].get("model"), notes)
+    labeler = _labeler(folder, configs[reference].get("model"), notes)
     if labeler is None:
         return None, {"generated": 0, "reused": 0}
     max_tokens = int((configs[reference].get("sampling") or {}).get("max_tokens") or DEFAULT_REPLAY_MAX_TOKENS)

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from harness.run.orchestrator import Orchestrator, RunSummary, plan
 from harness.run.store import ResultStore, records_frame
 
 DEFAULT_RENDERERS = ("harmony", "hf-template", "vllm")
+CASES_COPY = "cases.jsonl"  # a --cases file, copied into the run folder
 
 
 @dataclass
@@ -273,6 +275,9 @@ def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_
     frame = records_frame(records)
     gold = {case.id: case.gold for case in scenario.cases}
     files = {"store": str(run_dir / "results.sqlite")}
+    if options.cases:  # the run keeps its items: `harness explain` labels replays with the same case texts
+        shutil.copyfile(options.cases, run_dir / CASES_COPY)
+        files["cases"] = str(run_dir / CASES_COPY)
     frame.to_csv(run_dir / "records.csv", index=False)
     frame.to_parquet(run_dir / "records.parquet", index=False)
     files["records"] = str(run_dir / "records.csv")
