@@ -168,7 +168,7 @@ def test_the_offline_vllm_computes_in_bfloat16_and_its_key_says_so(assets):
     from harness.servers.launch import start_vllm
     from harness.servers.vllm_server import vllm_command, vllm_install
 
-    configs, launches = offline_backends(names=["vllm"])
+    configs, _ = offline_backends(names=["vllm"])
     assert VLLM_DTYPE == "bfloat16" and configs["vllm"].options["managed_server"]["dtype"] == VLLM_DTYPE
     command = vllm_command(vllm_install(), assets.model_dir, served_model_name="m", port=1, dtype=VLLM_DTYPE)
     assert command[command.index("--dtype") + 1] == "bfloat16"

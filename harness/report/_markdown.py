@@ -412,8 +412,8 @@ def _classes(s: dict[str, Any]) -> list[str]:
                          [[k, ", ".join(f"{r} x{n}" for r, n in v.items())]
                           for k, v in render["backend_prompts"].items()])
         if render.get("served_renders"):
-            out += ["Backends that hide their prompt ids, fingerprinted (probes that separate every renderer by "
-                    "prompt-token count; their prompts in the replays are these renders):", ""]
+            out += [("Backends that hide their prompt ids, fingerprinted (probes that separate every renderer by "
+                     "prompt-token count; their prompts in the replays are these renders):"), ""]
             out += table(["backend", "consistent renders", "probes answered", "date"],
                          [[k, ", ".join(f"`{m}`" for m in v.get("matches") or []) or "none",
                            str(v.get("probes", DASH)), v.get("date") or DASH]
