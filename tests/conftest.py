@@ -20,9 +20,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def assets():
     """The offline assets (real o200k vocab, real gpt-oss template, tokenizer, tiny model), provisioned once."""
-    from harness import assets as assets_module
+    from harness.tiny_model import provision
 
-    return assets_module.resolve(None, provision_missing=True)
+    return provision()
 
 
 @pytest.fixture(scope="session")

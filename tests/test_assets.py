@@ -106,18 +106,17 @@ def test_the_provisioned_model_revision_is_its_training_recipe(assets, tmp_path)
 
 def test_the_recipe_hash_follows_the_architecture(monkeypatch):
     """Changing the architecture (as head_dim 16 -> 64 did) changes the recipe, so provisioning retrains."""
-    from harness import assets as assets_module
-    from harness.tiny_model import recipe_hash
+    from harness.tiny_model import architecture, recipe_hash
 
     before = recipe_hash()
-    original = assets_module.tiny_config
+    original = architecture.tiny_config
 
     def wider():
         config = original()
         config.head_dim = 128
         return config
 
-    monkeypatch.setattr(assets_module, "tiny_config", wider)
+    monkeypatch.setattr(architecture, "tiny_config", wider)
     assert recipe_hash() != before
 
 

@@ -143,6 +143,24 @@ def test_fingerprint_is_stable_and_tracks_content(tmp_path):
     assert load_scenario("spam", limit=5).fingerprint() != first.fingerprint()
 
 
+
+def test_tiny_model_table_is_kept_and_left_out_of_the_fingerprint(tmp_path):
+    """What the offline tiny model learns is declared by the scenario; it changes no request and no label, so a
+    scenario's fingerprint (and the result-store keys that use it) is the same with or without the table."""
+    spam = load_scenario("spam")
+    assert spam.tiny_model == {"cases": "spam", "weight": 1.0, "order": 1, "answers": {
+        "0": '{"violation": 0, "rationale": "Not spam under the policy."}',
+        "1": '{"violation": 1, "rationale": "Spam under the policy."}'}}
+    assert load_scenario("likert-opinions").tiny_model["answers"] == {}  # digits: the label is the answer
+    assert load_scenario("tool-calls").tiny_model is None
+    text = (ROOT / "scenarios" / "spam.toml").read_text()
+    copy = tmp_path / "spam.toml"
+    copy.write_text(text[:text.index("[tiny_model]")])
+    without = load_scenario(copy)
+    assert without.tiny_model is None and without.fingerprint() == spam.fingerprint()
+    copy.write_text(text.replace("weight = 1.0", "weight = 2.0"))
+    assert load_scenario(copy).fingerprint() == spam.fingerprint()
+
 def test_module_fingerprint_tracks_the_parser_code(tmp_path):
     shutil.copytree(ROOT / "scenarios" / "policies", tmp_path / "policies")
     shutil.copy(ROOT / "scenarios" / "spam-module.toml", tmp_path)

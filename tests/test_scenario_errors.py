@@ -17,6 +17,7 @@ from harness.scenario import load_scenario
 
 GOOD_HEAD = 'name = "t"\npolicy = "Answer 1 or 0."\nlabel = { kind = "regex", pattern = "([01])", labels = ["0", "1"] }\n'
 ONE_CASE = '\n[[cases]]\nid = "a"\ntext = "hello"\ngold = "0"\n'
+TINY = '\n[tiny_model]\ncases = "spam"\norder = 1\n'  # lines 10-12 after GOOD_HEAD + ONE_CASE
 
 
 def _write(tmp_path: Path, text: str, name: str = "bad.toml") -> Path:
@@ -69,6 +70,18 @@ CASES = {
     "missing-policy-file": ("bad.toml", 'policy_file = "nope.md"\nlabel = { kind = "enum", labels = ["A"] }\n'
                             + ONE_CASE, 1, "policy_file 'nope.md' does not exist"),
     "missing-cases-file": ("bad.toml", GOOD_HEAD + 'cases_file = "nope.jsonl"\n', 4, "cases_file 'nope.jsonl'"),
+    "tiny-model-unknown-key": ("bad.toml", GOOD_HEAD + ONE_CASE + TINY + 'weigth = 2\n', 13,
+                               "tiny_model: unknown key 'weigth' (allowed: answers, cases, order, weight)"),
+    "tiny-model-no-cases": ("bad.toml", GOOD_HEAD + ONE_CASE + '\n[tiny_model]\norder = 1\n', 10,
+                            "tiny_model: `cases` must name a case generator"),
+    "tiny-model-bad-weight": ("bad.toml", GOOD_HEAD + ONE_CASE + TINY + 'weight = 0\n', 13,
+                              "`weight` must be a positive number"),
+    "tiny-model-no-order": ("bad.toml", GOOD_HEAD + ONE_CASE + '\n[tiny_model]\ncases = "spam"\n', 10,
+                            "`order` must be an integer"),
+    "tiny-model-answer-not-a-label": ("bad.toml", GOOD_HEAD + ONE_CASE + TINY + 'answers = { "2" = "two" }\n', 13,
+                                      "answers: '2' is not one of the labels 0, 1"),
+    "tiny-model-not-a-table": ("bad.toml", GOOD_HEAD + 'tiny_model = "spam"\n' + ONE_CASE, 4,
+                               "`tiny_model` must be a table"),
 }
 
 

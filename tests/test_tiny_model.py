@@ -5,20 +5,25 @@ built-in cases of those scenarios are held out and are what these tests evaluate
 
 from __future__ import annotations
 
+import ast
 import json
 import random
+import subprocess
+import sys
 
 import pytest
+from conftest import ROOT
 
 from harness import tiny_model
 from harness.scenario import load_scenario
+from harness.tiny_model import training
 
 
 def _fresh_model(seed: int = 0):
     import torch
     from transformers import GptOssForCausalLM
 
-    from harness.assets import tiny_config
+    from harness.tiny_model import tiny_config
 
     torch.manual_seed(seed)
     return GptOssForCausalLM(tiny_config()).eval()
@@ -49,6 +54,76 @@ def test_tasks_are_the_builtin_scenarios_but_tool_calls():
     assert TASKS["prompt-formats"].prompt_formats == ("policy-in-system", "policy-in-developer", "inject-harmony")
     assert TASKS["toxic-simple"].prompt_formats == ("policy-in-developer",)
 
+
+
+def test_tasks_follow_the_scenarios_declarations():
+    """The built-in scenarios declare what is learnt (generator, weight, place in the mix, answers); the order
+    is the training order, which the trained weights depend on."""
+    assert [t.scenario for t in tiny_model.TASKS] == ["spam", *NEW_SCENARIOS]
+    assert [t.weight for t in tiny_model.TASKS] == [1.0, 0.4, 0.6, 0.4]
+    assert [t.make_case for t in tiny_model.TASKS] == [tiny_model.spam_case, tiny_model.likert_case,
+                                                       tiny_model.toxic_case, tiny_model.contact_case]
+    spam = TASKS["spam"]
+    for label in (0, 1):  # byte for byte what the answer format has always been
+        rationale = "Spam under the policy." if label else "Not spam under the policy."
+        assert spam.answer(label, "reason") == json.dumps({"violation": label, "rationale": rationale})
+    assert [TASKS["likert-opinions"].answer(k, "reason") for k in (1, 5)] == ["1", "5"]
+
+
+def test_an_unknown_case_generator_is_one_clear_error(tmp_path):
+    from harness.errors import HarnessError
+    from harness.tiny_model.tasks import task_for
+
+    text = (ROOT / "scenarios" / "toxic-simple.toml").read_text().replace('cases = "toxic"', 'cases = "toxik"')
+    (tmp_path / "toxic-simple.toml").write_text(text)
+    scenario = load_scenario(tmp_path / "toxic-simple.toml")  # the loader cannot know the generators
+    with pytest.raises(HarnessError, match="cases = 'toxik' is not a case generator.*known: contact, likert, spam, "
+                                           "toxic"):
+        task_for(scenario)
+
+
+def test_the_recipe_hash_follows_the_learnt_tables(monkeypatch):
+    """A scenario's [tiny_model] table is not in its fingerprint, so the recipe hash reads it itself."""
+    import dataclasses
+
+    from harness.tiny_model import tasks
+
+    before = tiny_model.recipe_hash()
+    original = tasks._scenario
+
+    def heavier(name):
+        scenario = original(name)
+        if name != "spam":
+            return scenario
+        return dataclasses.replace(scenario, tiny_model={**scenario.tiny_model, "weight": 2.0})
+
+    monkeypatch.setattr(tasks, "_scenario", heavier)
+    assert tiny_model.recipe_hash() != before
+
+
+def test_assets_never_imports_the_tiny_model():
+    """No import circle: the tiny model builds on assets (and provisions the model a layer above it); assets only
+    reads the marker the build writes."""
+    tree = ast.parse((ROOT / "harness" / "assets.py").read_text())
+    imported = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.append(node.module)
+            imported.extend(f"{node.module}.{alias.name}" for alias in node.names)
+    assert imported and not [name for name in imported if name.startswith("harness.tiny_model")]
+
+
+@pytest.mark.parametrize("module", ["harness.tiny_model", "harness.tiny_model.build", "harness.tiny_model.training",
+                                    "harness.tiny_model.recipe", "harness.tiny_model.evaluation"])
+def test_the_tiny_model_imports_in_a_fresh_interpreter(module):
+    code = ("import sys, harness.assets\n"
+            "assert not [m for m in sys.modules if m.startswith('harness.tiny_model')]\n"
+            f"import {module}\n"
+            "from harness.tiny_model import TASKS, provision, recipe_hash, train_tiny_model\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr
 
 def test_synthetic_cases_are_not_the_builtin_cases():
     rng = random.Random(1)
@@ -101,7 +176,7 @@ def test_prefix_split_is_exact(assets, encoding, renderer, scenario, prompt_form
     assert group.prompt_format == prompt_format
     policy = load_scenario(task.scenario).policy
     for text, _, _ in (task.make_case(random.Random(k)) for k in range(5)):
-        request = tiny_model._request(policy, prompt_format, text, "low")
+        request = training._request(policy, prompt_format, text, "low")
         full = get_renderer(renderer, assets).render(request, date="2025-03-17")
         assert full == group.prefix + encode(text) + group.tail
 
@@ -151,7 +226,7 @@ def test_prefix_forward_rejects_tokens_outside_its_tables(assets):
 
 def test_structure_tokens_weigh_more(encoding):
     completion = list(encoding.encode(tiny_model.completion_text("A reason.", "1"), allowed_special="all"))
-    weights = [tiny_model._structure_weight(completion, k) for k in range(len(completion))]
+    weights = [training._structure_weight(completion, k) for k in range(len(completion))]
     text = [encoding.decode([t]) for t in completion]
     heavy = {t for t, w in zip(text, weights) if w == tiny_model.STRUCTURE_WEIGHT}
     assert {"<|channel|>", "analysis", "final", "<|message|>", "A", "1", "<|return|>"} <= heavy
@@ -173,19 +248,19 @@ def test_training_is_deterministic(assets):
 
 
 def test_stale_model_dir_is_rebuilt(tmp_path):
-    from harness.assets import _tiny_model_current
+    from harness.tiny_model import tiny_model_current
 
     (tmp_path / "config.json").write_text("{}")
-    assert not _tiny_model_current(tmp_path)  # a random-weight build from before has no marker
+    assert not tiny_model_current(tmp_path)  # a random-weight build from before has no marker
     (tmp_path / tiny_model.MARKER_FILE).write_text(json.dumps({"version": "old"}))
-    assert not _tiny_model_current(tmp_path)
+    assert not tiny_model_current(tmp_path)
     # the same version name by another recipe (code, architecture or learnt scenarios changed): rebuilt too
     stale = {"version": tiny_model.TINY_MODEL_VERSION, "recipe": "0" * 12}
     (tmp_path / tiny_model.MARKER_FILE).write_text(json.dumps(stale))
-    assert not _tiny_model_current(tmp_path)
+    assert not tiny_model_current(tmp_path)
     current = {"version": tiny_model.TINY_MODEL_VERSION, "recipe": tiny_model.recipe_hash()}
     (tmp_path / tiny_model.MARKER_FILE).write_text(json.dumps(current))
-    assert _tiny_model_current(tmp_path)
+    assert tiny_model_current(tmp_path)
 
 
 def test_model_card_and_marker(assets):

@@ -19,7 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness import assets
 
-    resolved = assets.resolve(args.model, provision_missing=args.provision)
+    if args.provision and args.model in assets.OFFLINE_NAMES:
+        from harness.tiny_model import provision  # the model is trained a layer above assets
+
+        resolved = provision()
+    else:
+        resolved = assets.resolve(args.model)
     info = assets.describe(resolved)
     if args.json:
         print(json.dumps(info, indent=2))

@@ -16,16 +16,23 @@ from harness.scenarios._model import FORMAT_SEPARATOR, PROMPT_FORMATS, Case, Sce
 from harness.scenarios._source import TOML_SUFFIXES, YAML_SUFFIXES, Source, read_source
 
 TOP_KEYS = {"name", "description", "policy", "policy_file", "policy_module", "prompt_format", "prompt_formats",
-            "reasoning_effort", "label", "cases", "cases_file", "dataset", "tools", "sampling"}
+            "reasoning_effort", "label", "cases", "cases_file", "dataset", "tools", "sampling", "tiny_model"}
 CASE_KEYS = {"id", "text", "messages", "gold", "meta"}
 SAMPLING_KEYS = {"temperature", "top_p", "seed", "max_tokens", "max_completion_tokens", "stop"}
+# What the offline tiny model learns from a scenario (harness/tiny_model/tasks.py reads it; the generator name is
+# checked there, so that loading a scenario never imports the tiny model).
+TINY_MODEL_KEYS = {"cases", "weight", "order", "answers"}
 SUFFIXES = TOML_SUFFIXES + YAML_SUFFIXES
+
+
+def builtin_dir() -> Path:
+    """The project's own scenarios/ folder (found from this package): the built-in scenarios."""
+    return Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def scenario_dirs() -> list[Path]:
     """Where bare names are looked up: ./scenarios, then the project's scenarios/ (found from this package)."""
-    repo = Path(__file__).resolve().parents[2] / "scenarios"
-    dirs = [Path.cwd() / "scenarios", repo]
+    dirs = [Path.cwd() / "scenarios", builtin_dir()]
     unique: list[Path] = []
     for d in dirs:
         if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
@@ -104,6 +111,7 @@ class _Loader:
         parser = self._parser(label)
         tools = self._tools()
         sampling = self._sampling()
+        tiny_model = self._tiny_model(parser.labels)
         cases = self._cases(parser.labels)
         if limit is not None:
             if limit < 1:
@@ -118,7 +126,7 @@ class _Loader:
                             label=label, cases=tuple(cases), description=self._string("description", default=""),
                             prompt_formats=tuple(formats) if "prompt_formats" in self.data else (),
                             tools=tools, sampling=sampling, policy_module=module_ref,
-                            dataset=self.data.get("dataset"))
+                            dataset=self.data.get("dataset"), tiny_model=tiny_model)
         scenario._cache["parser"] = parser
         for case in scenario.cases:  # every case must become a request a renderer can take
             try:
@@ -227,6 +235,39 @@ class _Loader:
             raise self.err(f"sampling: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(SAMPLING_KEYS))})",
                            key="sampling")
         return dict(sampling)
+
+    def _tiny_model(self, labels: tuple[str, ...] | None) -> dict | None:
+        table = self.data.get("tiny_model")
+        if table is None:
+            return None
+        if not isinstance(table, dict):
+            raise self.err("`tiny_model` must be a table (cases, weight, order, answers)", key="tiny_model")
+        start = self.src.line_of("tiny_model")
+
+        def fail(message: str, key: str | None = None) -> HarnessError:
+            return self.err(f"tiny_model: {message}", line=self.src.line_of(key, after=start) if key else start)
+
+        unknown = sorted(set(table) - TINY_MODEL_KEYS)
+        if unknown:
+            raise fail(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(TINY_MODEL_KEYS))})", unknown[0])
+        cases = table.get("cases")
+        if not isinstance(cases, str) or not cases:
+            raise fail("`cases` must name a case generator of harness/tiny_model/words.py", "cases")
+        weight = table.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+            raise fail("`weight` must be a positive number (the share of the training batches)", "weight")
+        order = table.get("order")
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise fail("`order` must be an integer (the scenario's place in the training mix)",
+                       "order" if "order" in table else None)
+        answers = table.get("answers", {})
+        if not isinstance(answers, dict) or not all(isinstance(v, str) for v in answers.values()):
+            raise fail("`answers` must be a table of label = final answer text", "answers")
+        answers = {str(k): v for k, v in answers.items()}
+        stray = sorted(k for k in answers if labels is not None and k not in labels)
+        if stray:
+            raise fail(f"answers: {stray[0]!r} is not one of the labels {', '.join(labels or ())}", "answers")
+        return {"cases": cases, "weight": float(weight), "order": order, "answers": answers}
 
     # -- cases -----------------------------------------------------------------------------------------------
 

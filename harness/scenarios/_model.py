@@ -80,6 +80,9 @@ class Scenario:
     sampling: dict = field(default_factory=dict)  # temperature, max_tokens, seed... sent with every case
     policy_module: str | None = None
     dataset: dict | None = None
+    # What the offline tiny model learns from it (`[tiny_model]`: generator, weight, order, answers). Not in the
+    # fingerprint: it changes no request and no label (the tiny model's recipe hash reads it).
+    tiny_model: dict | None = None
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def request_for(self, case: Case) -> ChatRequest:
