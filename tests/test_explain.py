@@ -140,3 +140,31 @@ def test_the_drift_gate_can_fail_on_render_caused_flips(render_run, tmp_path):
     server_only = run_harness("check", str(out), "--baseline", str(baseline), "--fail-on-cause", "server")
     assert server_only.returncode == 0, server_only.stdout[-2000:]
     assert_clean_error(run_harness("check", str(out), "--baseline", str(baseline), "--fail-on-cause", "kernels"))
+
+
+def test_a_server_flip_on_identical_prompts_says_where_the_outputs_part():
+    """Identical prompt ids, greedy both sides, labels differ: `server`, and where both sides return per-token
+    logprobs the why names the output token where they part (numerics), as the run's report shows it."""
+    from harness.explain.attribution import Answer, Flip, Prompt, decide
+
+    def entries(tokens, logprobs):
+        return [{"token": t, "logprob": lp, "top_logprobs": [{"token": t, "logprob": lp}, {"token": "A", "logprob": -3.4},
+                                                              {"token": "Someone", "logprob": -3.4}]}
+                for t, lp in zip(tokens, logprobs)]
+
+    prompt = [1, 2, 3]
+    a = Answer("local", "c1", 0, "1", Prompt(prompt, "exposed"), logprobs=entries(["<|channel|>", "analysis", "Someone"], [-0.01, -0.02, -3.36]))
+    b = Answer("served", "c1", 0, "0", Prompt(list(prompt), "exposed"), logprobs=entries(["<|channel|>", "analysis", "A"], [-0.01, -0.05, -3.37]))
+    answers = {("local", "c1", 0): a, ("served", "c1", 0): b}
+    flip = Flip("local", "served", "c1", 0, "1", "0")
+    decide(flip, answers, {("local", "c1"): ["1"], ("served", "c1"): ["0"]},
+           lambda x, y: {"classes": [], "first_divergence": None}, None, {}, near_tie=0.1)
+    assert flip.cause == "server"
+    assert "part at output token 2, local 'Someone' (logprob -3.36) vs served 'A' (logprob -3.37)" in flip.why
+    assert "each among the other's top tokens" in flip.why and "largest logprob gap is 0.030" in flip.why
+    assert flip.evidence["numerics"]["first_divergence"] == 2
+    # without logprobs the cause is the same, and nothing is claimed about where the outputs part
+    bare = Flip("local", "served", "c1", 0, "1", "0")
+    a.logprobs = b.logprobs = None
+    decide(bare, answers, {}, lambda x, y: {"classes": [], "first_divergence": None}, None, {}, near_tie=0.1)
+    assert bare.cause == "server" and bare.why == "identical prompt ids, and still the labels differ"

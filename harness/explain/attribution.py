@@ -100,6 +100,7 @@ class Answer:
     prompt: Prompt
     margin: float | None = None  # label-probability margin, where exposed
     probs: dict[str, float] | None = None
+    logprobs: list[dict[str, Any]] | None = None  # per output token (OpenAI shape), where exposed
 
 
 def find_flips(answers: dict[tuple[str, str, int], Answer], backends: list[str]) -> tuple[list[Flip], int]:
@@ -191,7 +192,7 @@ def decide(flip: Flip, answers: dict[tuple[str, str, int], Answer], own_labels: 
         return
     if identical:  # greedy on both sides, the same ids: the label moved in the serving (numerics, another model)
         flip.cause = "server"
-        flip.why = "identical prompt ids, and still the labels differ"
+        flip.why = "identical prompt ids, and still the labels differ" + _numerics_why(a, b, evidence)
         return
     if replay_near:  # the prompts differ, but the label sits on a knife-edge: any perturbation can flip it
         flip.cause = "sampling"
@@ -212,6 +213,26 @@ def decide(flip: Flip, answers: dict[tuple[str, str, int], Answer], own_labels: 
         missing.append("replays of both prompts")
     evidence["missing"] = missing
     flip.why = "missing: " + "; ".join(missing)
+
+
+def _numerics_why(a: Answer, b: Answer, evidence: dict[str, Any]) -> str:
+    """Where two outputs of identical prompts part, from their per-token logprobs (`numerics`), for the why."""
+    from harness.explain.numerics import compare_logprobs
+
+    if not a.logprobs or not b.logprobs:
+        return ""
+    result = compare_logprobs(a.logprobs, b.logprobs)
+    evidence["numerics"] = result.to_json()
+    if result.first_divergence is None:
+        return ""
+    k = result.first_divergence
+    sides = [f"{answer.backend} {entry.get('token')!r}" + (f" (logprob {entry['logprob']:.2f})"
+                                                           if isinstance(entry.get("logprob"), float) else "")
+             for answer, entry in ((a, a.logprobs[k]), (b, b.logprobs[k]))]
+    tie = ", each among the other's top tokens" if result.divergence_in_top else ""
+    gap = (f"; before it the largest logprob gap is {result.max_gap:.3f}"
+           if result.max_gap is not None and result.max_gap >= 0.001 else "")
+    return f": their outputs part at output token {k}, {' vs '.join(sides)}{tie}{gap} (numerics)"
 
 
 def _prompt_json(prompt: Prompt) -> dict[str, Any]:

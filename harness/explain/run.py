@@ -114,7 +114,8 @@ def _answers(folder, date: str | None, served: dict[str, dict[str, Any] | None] 
         prompt = _prompt(record, date, inferred, (served or {}).get(backend))
         answers[(backend, case_id, repeat)] = Answer(
             backend, case_id, repeat, label, prompt, margin=record.label_margin if record else None,
-            probs=record.label_probs if record else None)
+            probs=record.label_probs if record else None,
+            logprobs=record.completion.output_logprobs if record and record.completion else None)
         own.setdefault((backend, case_id), []).append((repeat, label))
     own_labels = {key: [label for _, label in sorted(values)] for key, values in own.items()}
     return answers, own_labels
