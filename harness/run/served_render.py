@@ -80,6 +80,9 @@ def served_renders(backends: dict[str, Any], configs: dict[str, Any], records, s
         except HarnessError as exc:
             notes.append(f"{name}: which render it served is unknown ({exc})")
             continue
+        except Exception as exc:  # noqa: BLE001 -- the answers are stored: a failed probe must not cost the run
+            notes.append(f"{name}: which render it served is unknown ({type(exc).__name__}: {exc})")
+            continue
         store.set_meta(META_PREFIX + name, {"key": key, "result": result})
         found[name] = result
     return found
