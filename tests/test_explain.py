@@ -168,3 +168,33 @@ def test_a_server_flip_on_identical_prompts_says_where_the_outputs_part():
     a.logprobs = b.logprobs = None
     decide(bare, answers, {}, lambda x, y: {"classes": [], "first_divergence": None}, None, {}, near_tie=0.1)
     assert bare.cause == "server" and bare.why == "identical prompt ids, and still the labels differ"
+
+
+def test_a_backend_hiding_its_prompt_ids_is_fingerprinted_once_and_its_flips_use_that_render(tmp_path):
+    """The scripted server (it renders like vLLM and always answers 0) returns only prompt-token counts, which
+    harmony's and the chat template's spam renders share: the run probes it while it is up, explain replays the
+    render the probes name (identical to local-harmony's ids: `server`), and a rerun with the server gone reuses
+    the stored verdict."""
+    from harness.servers.launch import start
+
+    lines = [*_local("local-harmony", "transformers-harmony"),
+             "[backends.scripted]", 'kind = "openai-compatible"', "base_url = \"{url}\"", 'model = "tiny-gpt-oss"',
+             "[backends.scripted.sampling]", "max_tokens = 48", "temperature = 0.0"]
+    out = tmp_path / "run"
+    with start("harmony-reference", served_model_name="tiny-gpt-oss",
+               completion="<|channel|>final<|message|>{\"violation\": 0}<|return|>") as server:
+        config = _config(tmp_path / "harness.toml", [line.format(url=server.base_url) for line in lines])
+        options = CompareOptions(scenario="spam", out=out, profile="config", config=config, repeats=1, limit=4,
+                                 capture=False, progress=False)
+        run_compare(options)
+    served = json.loads((out / "run.json").read_text())["backends"]["scripted"]["served_render"]
+    assert "vllm" in served["matches"] and "hf-template" in served["ruled_out"], served
+    attribution = explain_run(out)
+    assert attribution.flips  # local-harmony says 1 on these spam cases
+    for flip in attribution.flips:
+        assert flip.evidence["prompts"]["scripted"]["source"].startswith("render:"), flip.evidence["prompts"]
+        assert flip.cause == "server" and flip.evidence["prompts_identical"] is True, (flip.case_id, flip.why)
+    result = run_compare(options)  # the server is down now: nothing to send, and nothing to probe again
+    assert result.summary.completed == 0 and not any("which render" in note for note in result.notes)
+    again = json.loads((out / "run.json").read_text())["backends"]["scripted"]["served_render"]
+    assert again == served
