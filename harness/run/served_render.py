@@ -20,29 +20,35 @@ from harness.errors import HarnessError
 META_PREFIX = "served_render:"
 
 
-def ambiguous_counts(backend_name: str, records, renderers: list[str], date: str) -> int:
-    """How many of an HTTP backend's answers (hiding their prompt ids) have a prompt-token count that two different
-    renders of their request share: those prompts only a fingerprint can name."""
+SAMPLE = 20  # distinct requests looked at: a probe costs ~10 short calls, rendering every case of a big run more
+
+
+def has_ambiguous_count(backend_name: str, records, renderers: list[str], date: str) -> bool:
+    """Whether an HTTP backend's answers (hiding their prompt ids) include a prompt-token count that two different
+    renders of its request share, among its first SAMPLE distinct requests: those prompts only a fingerprint
+    can name."""
     from harness.render import render_all
     from harness.request import ChatRequest
 
-    seen: dict[tuple[str, int], bool] = {}
+    seen: set[tuple[str, int]] = set()
     for record in records:
         completion = record.completion
         if record.backend != backend_name or completion is None or completion.prompt_token_ids:
             continue
         count = completion.usage.prompt_tokens if completion.usage else None
-        if not count:
+        key = (json.dumps(record.request, sort_keys=True), int(count or 0))
+        if not count or key in seen:
             continue
-        key = (json.dumps(record.request, sort_keys=True), int(count))
-        if key not in seen:
-            try:
-                rendered = render_all(ChatRequest.from_body(record.request), renderers, date=date)
-            except HarnessError:
-                seen[key] = False
-                continue
-            seen[key] = len({tuple(ids) for ids in rendered.values() if len(ids) == count}) > 1
-    return sum(seen.values())
+        seen.add(key)
+        try:
+            rendered = render_all(ChatRequest.from_body(record.request), renderers, date=date)
+        except HarnessError:
+            continue
+        if len({tuple(ids) for ids in rendered.values() if len(ids) == count}) > 1:
+            return True
+        if len(seen) >= SAMPLE:
+            return False
+    return False
 
 
 def pending(backends: dict[str, Any], records, store, *, date: str) -> set[str]:
@@ -52,7 +58,7 @@ def pending(backends: dict[str, Any], records, store, *, date: str) -> set[str]:
     renderers = available_renderers()
     return {name for name, backend in backends.items()
             if backend.speaks_http and _stored(store, name, _key(backend, renderers, date)) is None
-            and ambiguous_counts(name, records, renderers, date)}
+            and has_ambiguous_count(name, records, renderers, date)}
 
 
 def served_renders(backends: dict[str, Any], configs: dict[str, Any], records, store, *, date: str, live: set[str],
@@ -65,7 +71,7 @@ def served_renders(backends: dict[str, Any], configs: dict[str, Any], records, s
     renderers = available_renderers()
     found: dict[str, dict[str, Any]] = {}
     for name, backend in backends.items():
-        if not backend.speaks_http or not ambiguous_counts(name, records, renderers, date):
+        if not backend.speaks_http or not has_ambiguous_count(name, records, renderers, date):
             continue
         key = _key(backend, renderers, date)
         stored = _stored(store, name, key)
