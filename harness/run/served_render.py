@@ -4,8 +4,9 @@ A backend that returns only `usage.prompt_tokens` leaves its prompt unknown when
 the same length (harmony and the chat template often do: a trailing `\\n\\n` against none). `harness explain` needs
 the prompt to replay a flip, so the run fingerprints such a backend once, against every renderer
 (`harness.fingerprint`: probes that separate the renderers by count, max_tokens=1, sent around the capture proxy so
-they never mix with the cases' flows), at the run's date first, and keeps the verdict in run.json (`backends.<name>.served_render`) and in the store, keyed by what
-changes the backend's answers: a rerun with the same backend does not probe again.
+they never mix with the cases' flows), at the run's date first, and keeps the verdict in run.json
+(`backends.<name>.served_render`) and in the store, keyed by what changes the backend's answers: a rerun with the
+same backend does not probe again.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from typing import Any
 from harness.errors import HarnessError
 
 META_PREFIX = "served_render:"
-
-
 SAMPLE = 20  # distinct requests looked at: a probe costs ~10 short calls, rendering every case of a big run more
 
 
