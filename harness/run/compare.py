@@ -74,6 +74,7 @@ def run_compare(options: CompareOptions) -> CompareResult:
     requests = list(scenario.requests())
     if not requests:
         raise HarnessError(f"scenario {scenario.name} has no cases")
+    date = options.date or dt.date.today().isoformat()  # of the render diffs and the probes, fixed for the run
     run_dir = Path(options.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     profile = resolve_profile(options.profile, options.config)
@@ -138,7 +139,7 @@ def run_compare(options: CompareOptions) -> CompareResult:
             from harness.run.served_render import pending
 
             needed |= pending(backends, store.latest({item.key for item in items}), store,
-                              date=options.date or dt.date.today().isoformat()) & set(launches)
+                              date=date) & set(launches)
         if needed:
             configs = start_managed(configs, launches, needed, stack, servers)
             backends.update({name: create_backend(configs[name], context) for name in needed})
@@ -152,11 +153,11 @@ def run_compare(options: CompareOptions) -> CompareResult:
 
             live = set(backends) - (set(launches) - needed)  # a managed server this rerun did not start is down
             served = served_renders(backends, configs, records, store, live=live, notes=notes,
-                                    date=options.date or dt.date.today().isoformat(),
+                                    date=date,
                                     context=BackendContext(run_dir=str(run_dir)))
 
     files = _write_outputs(run_dir, scenario, records, configs, backends, capture_dir, options, notes, profile,
-                           served)
+                           served, date)
     return CompareResult(run_dir=run_dir, profile=profile, backends=list(configs), summary=summary, files=files,
                          notes=notes)
 
@@ -271,7 +272,7 @@ async def _watch_servers(servers, interval_s: float = 0.5) -> str:
 
 
 def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_dir, options, notes,
-                   profile: str, served: dict[str, dict[str, Any]]) -> dict:
+                   profile: str, served: dict[str, dict[str, Any]], date: str) -> dict:
     frame = records_frame(records)
     gold = {case.id: case.gold for case in scenario.cases}
     files = {"store": str(run_dir / "results.sqlite")}
@@ -295,7 +296,6 @@ def _write_outputs(run_dir: Path, scenario, records, configs, backends, capture_
     labels.to_csv(run_dir / "labels.csv", index=False)
     files["labels"] = str(run_dir / "labels.csv")
 
-    date = options.date or dt.date.today().isoformat()
     renders = _render_evidence(scenario, records, options.renderers, date)
     (run_dir / "renders.json").write_text(json.dumps(renders, indent=2) + "\n")
     files["renders"] = str(run_dir / "renders.json")
