@@ -135,7 +135,9 @@ def run_compare(options: CompareOptions) -> CompareResult:
         items = plan(backends, requests, options.repeats)
         done = store.completed_keys()
         needed = {item.backend for item in items if item.key not in done} & set(launches)
-        if options.explain:  # a stored answer whose hidden prompt no fingerprint names yet needs its server once
+        # a stored answer whose hidden prompt no fingerprint names yet needs its server once (only the servers
+        # not already starting are in question: on a first run there are none, and nothing is read)
+        if options.explain and set(launches) - needed:
             from harness.run.served_render import pending
 
             needed |= pending(backends, store.latest({item.key for item in items}), store,
